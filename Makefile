@@ -1,0 +1,40 @@
+# Patient-safety data platform — `make help` lists the targets.
+SHELL := /bin/bash
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PSIRF_HOME ?= $(CURDIR)/var
+export AIRFLOW_HOME ?= $(PSIRF_HOME)/airflow
+
+.PHONY: help venv run test lint typecheck demo-feeds lock clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.lock pyproject.toml
+	@command -v $(PY) >/dev/null || { echo "Python 3.11 is required ($(PY) not found)"; exit 1; }
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $(STAMP)
+
+venv: $(STAMP) ## Create the virtual environment from the pinned lock file
+
+run: $(STAMP) ## Generate demo feeds, migrate, run psirf_nightly through Airflow into var/warehouse.duckdb
+	bash scripts/run_demo.sh
+
+test: $(STAMP) ## Run the test suite (DuckDB and PostgreSQL)
+	bash scripts/ensure_postgres.sh
+	$(BIN)/pytest
+
+lint: $(STAMP) ## ruff and mypy
+	$(BIN)/ruff check .
+	$(BIN)/mypy psirf connectors transforms expectations warehouse reports dags
+
+lock: ## Re-resolve requirements.lock from the direct pins in pyproject.toml
+	$(BIN)/uv pip compile --python-version 3.11 pyproject.toml -o requirements.lock --no-header --no-annotate
+
+clean: ## Remove generated data (var/) — the warehouse included
+	rm -rf var

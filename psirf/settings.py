@@ -1,0 +1,36 @@
+"""Runtime settings from the environment: where things live and the tunable thresholds."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = REPO_ROOT / "config"
+REFERENCE_DIR = CONFIG_DIR / "reference"
+
+
+def psirf_home() -> Path:
+    """Working area for generated feeds, the embedded warehouse and Airflow's home (``$PSIRF_HOME``, else ./var)."""
+    return Path(os.environ.get("PSIRF_HOME", REPO_ROOT / "var")).resolve()
+
+
+def warehouse_url() -> str:
+    """SQLAlchemy URL of the warehouse (``$PSIRF_WAREHOUSE_URL``, else DuckDB under ``var/``)."""
+    url = os.environ.get("PSIRF_WAREHOUSE_URL")
+    if url:
+        return url
+    return f"duckdb:///{psirf_home() / 'warehouse.duckdb'}"
+
+
+def registry_path() -> Path:
+    return Path(os.environ.get("PSIRF_REGISTRY", CONFIG_DIR / "providers.toml"))
+
+
+def profiles_dir() -> Path:
+    return Path(os.environ.get("PSIRF_PROFILES_DIR", CONFIG_DIR / "profiles"))
+
+
+def max_invalid_share() -> float:
+    """Share of a batch's rows that may be quarantined before the whole batch is rejected."""
+    return float(os.environ.get("PSIRF_MAX_INVALID_SHARE", "0.5"))
