@@ -17,6 +17,8 @@ class Rule:
 
 
 RULES: dict[str, Rule] = {r.rule_id: r for r in [
+    Rule("row.malformed", "validity", "The row has a different number of fields from the header.",
+         "Check for an unquoted comma or line break in a text field; re-export the file from the source system."),
     Rule("required.missing", "completeness", "A required field is empty.",
          "Fill in the field in the source system before the next export."),
     Rule("date.unparseable", "validity", "A date is not in the agreed day/month/year layout or is not a real date.",
@@ -43,6 +45,10 @@ RULES: dict[str, Rule] = {r.rule_id: r for r in [
          "Check the NHS number against the patient's record (a digit is probably mistyped)."),
     Rule("dob.after_incident", "consistency", "The date of birth is after the incident date.",
          "Correct the date of birth or the incident date."),
+    Rule("dob.implausible", "validity", "The date of birth gives an age at incident over 125 years.",
+         "Correct the date of birth (placeholder dates such as 01/01/1900 are often the cause)."),
+    Rule("batch.empty", "completeness", "The file has no data rows.",
+         "Check the export's filters and date range, then export again."),
     Rule("record.rejected_in_source", "validity", "The source system marks this record as rejected.",
          "No action needed if the rejection is right; otherwise approve the record in the source system."),
     Rule("record.conflicting_duplicate", "uniqueness",

@@ -1,0 +1,88 @@
+"""
+### psirf_nightly — the nightly load of every partner provider's patient-safety data
+
+For each enabled provider in `config/providers.toml` (dynamic task mapping, one mapped task group per
+provider): **extract** lists the provider's new export files, **transform_validate** maps them to the canonical
+model, pseudonymises and validates them, **load** merges each batch into the warehouse in one transaction
+and writes the batch ledger. One provider failing does not stop the others; **summary** then fails the run if
+any provider failed, naming them.
+
+A rejected batch (empty, undecodable, required column missing, too many invalid rows) fails its provider at
+once, without retries: rerunning cannot fix the data. Transient errors retry with exponential backoff.
+
+Wiring only: every task is one call into `psirf.pipeline`. XCom carries batch references and counts, never rows.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pendulum
+from airflow.sdk import dag, task, task_group
+
+DEFAULT_ARGS = {
+    "owner": "psirf-data-engineering",
+    "retries": 2,
+    "retry_delay": timedelta(seconds=30),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=10),
+}
+
+
+@dag(
+    dag_id="psirf_nightly",
+    schedule="30 1 * * *",
+    start_date=pendulum.datetime(2026, 1, 1, tz="Europe/London"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["psirf", "nightly", "load"],
+    doc_md=__doc__,
+)
+def psirf_nightly() -> None:
+    @task
+    def providers() -> list[str]:
+        from psirf.pipeline import enabled_providers
+
+        return enabled_providers()
+
+    @task_group(group_id="provider")
+    def provider_load(ods_code: str) -> Any:
+        @task
+        def extract(ods_code: str, run_id: str | None = None, data_interval_end: Any = None) -> list[dict[str, Any]]:
+            from psirf.pipeline import extract_provider, naive_utc
+
+            return extract_provider(ods_code, run_id=run_id, extracted_at=naive_utc(data_interval_end))
+
+        @task
+        def transform_validate(refs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            from psirf.pipeline import process_batches
+
+            return process_batches(refs)
+
+        @task
+        def load(ods_code: str, processed: list[dict[str, Any]]) -> dict[str, Any]:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            from psirf.errors import BatchRejected
+            from psirf.pipeline import load_batches
+
+            try:
+                return load_batches(ods_code, processed)
+            except BatchRejected as exc:
+                raise AirflowFailException(str(exc)) from exc
+
+        return load(ods_code, transform_validate(extract(ods_code)))
+
+    @task(trigger_rule="all_done")
+    def summary(expected: list[str], results: list[dict[str, Any]]) -> dict[str, Any]:
+        from psirf.pipeline import run_summary
+
+        return run_summary(expected, list(results))
+
+    expected = providers()
+    summary(expected, provider_load.expand(ods_code=expected))
+
+
+psirf_nightly()

@@ -1,0 +1,205 @@
+"""``psirf``: the same pipeline functions the Airflow DAG calls, for engineers at a terminal."""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from psirf.errors import PsirfError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Patient-safety data platform: load provider incident feeds into the warehouse.")
+console = Console(stderr=True)
+out = Console()
+
+COUNT_KEYS = ("rows_in", "loaded", "quarantined", "duplicates")
+
+
+def _fail(message: str) -> None:
+    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code=2)
+
+
+def _guard(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return fn(*args, **kwargs)
+    except PsirfError as exc:
+        _fail(str(exc))
+
+
+def _summary_table(title: str, rows: list[dict[str, Any]]) -> Table:
+    table = Table(title=title)
+    for col in ("provider", "entity", "file", "status", *COUNT_KEYS):
+        table.add_column(col, justify="right" if col in COUNT_KEYS else "left")
+    for r in rows:
+        table.add_row(str(r.get("provider_ods", "")), str(r.get("entity", "")), Path(str(r.get("source_file", ""))).name,
+                      str(r.get("status", "")), *(str(r.get(k, "")) for k in COUNT_KEYS))
+    return table
+
+
+@app.command()
+def init() -> None:
+    """Create or upgrade the warehouse schema (Alembic) and seed the organisations."""
+    from psirf.registry import load_registry
+    from psirf.settings import warehouse_url
+    from warehouse.db import make_engine
+    from warehouse.migrate import upgrade
+    from warehouse.reference import seed_organisations
+
+    url = warehouse_url()
+    with console.status("migrating the warehouse"):
+        _guard(upgrade, url)
+        seed_organisations(make_engine(url), _guard(load_registry))
+    out.print(f"warehouse ready: {_safe_url(url)}")
+
+
+@app.command()
+def run(provider: Annotated[list[str] | None, typer.Option("--provider", "-p", help="ODS code(s); default all")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False) -> None:
+    """Load every enabled provider's new files (the nightly load without Airflow)."""
+    from psirf.pipeline import enabled_providers, run_provider
+
+    codes = provider or _guard(enabled_providers)
+    run_id = f"cli__{uuid.uuid4()}"
+    results: list[dict[str, Any]] = []
+    failed: list[str] = []
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
+                  disable=as_json) as progress:
+        for code in codes:
+            task = progress.add_task(f"{code}: loading", total=None)
+            try:
+                batches = run_provider(code, run_id=run_id,
+                                       on_batch=lambda r, t=task, c=code: progress.update(
+                                           t, description=f"{c}: {Path(str(r.get('source_file'))).name} {r.get('status')}"))
+            except PsirfError as exc:
+                failed.append(code)
+                results.append({"provider_ods": code, "status": "failed", "message": str(exc)})
+                progress.update(task, description=f"{code}: failed")
+                continue
+            results.extend(batches)
+            if any(b.get("status") == "rejected" for b in batches):
+                failed.append(code)
+            progress.update(task, description=f"{code}: {len(batches)} new file(s)", completed=1, total=1)
+    if as_json:
+        out.print_json(json.dumps({"run_id": run_id, "batches": results, "failed_providers": failed}, default=str))
+    else:
+        out.print(_summary_table("psirf run", results))
+        for r in results:
+            if r.get("message"):
+                console.print(f"[yellow]{r.get('provider_ods')}[/]: {r['message']}", highlight=False)
+    if failed:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def load(file: Path, provider: Annotated[str, typer.Option("--provider", "-p", help="provider ODS code")],
+         entity: Annotated[str | None, typer.Option(help="incidents | safety_actions (default: from file name)")] = None,
+         as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Load one file for one provider."""
+    from psirf.errors import BatchRejected
+    from psirf.pipeline import load_file
+
+    try:
+        with console.status(f"loading {file.name}"):
+            result = load_file(file, provider, entity=entity, run_id=f"cli__{uuid.uuid4()}")
+    except BatchRejected as exc:
+        result = {"source_file": str(file), "provider_ods": provider.upper(), "status": "rejected",
+                  "message": exc.problem, "rows_in": None, "loaded": 0, "quarantined": None, "duplicates": 0}
+    except PsirfError as exc:
+        _fail(str(exc))
+    _report(result, as_json)
+    if result["status"] == "rejected":
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def check(file: Path, provider: Annotated[str, typer.Option("--provider", "-p", help="provider ODS code")],
+          entity: Annotated[str | None, typer.Option(help="incidents | safety_actions (default: from file name)")] = None,
+          rejects: Annotated[Path | None, typer.Option(help="CSV of rejected rows (default FILE.rejects.csv)")] = None,
+          as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Validate a file as the nightly load would, writing nothing to the warehouse."""
+    from psirf.pipeline import check_file
+
+    with console.status(f"checking {file.name}"):
+        result = _guard(check_file, file, provider, entity=entity, rejects_csv=rejects)
+    _report(result, as_json)
+    if result["status"] == "rejected":
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def status(limit: Annotated[int, typer.Option(help="how many recent batches")] = 20,
+           provider: Annotated[str | None, typer.Option("--provider", "-p")] = None,
+           as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Show the batch ledger (most recent first) and the warehouse's row counts."""
+    from psirf.settings import warehouse_url
+    from warehouse.db import make_engine
+    from warehouse.ledger import recent_batches, table_counts
+
+    engine = make_engine()
+    try:
+        batches = recent_batches(engine, limit=limit, provider_ods=provider.upper() if provider else None)
+        counts = table_counts(engine)
+    except Exception as exc:  # an unmigrated warehouse is a user mistake, not a crash
+        _fail(f"cannot read the warehouse at {_safe_url(warehouse_url())} ({type(exc).__name__}); run `psirf init`")
+    if as_json:
+        out.print_json(json.dumps({"batches": batches, "counts": counts}, default=str))
+        return
+    table = Table(title=f"batch ledger — {_safe_url(warehouse_url())}")
+    for col in ("finished", "provider", "entity", "file", "encoding", "status", *COUNT_KEYS):
+        table.add_column(col, justify="right" if col in COUNT_KEYS else "left")
+    for b in batches:
+        table.add_row(str(b["finished_at"])[:19], b["provider_ods"], b["entity"], Path(b["source_file"]).name,
+                      str(b.get("encoding") or ""), b["status"], *(str(b[k]) for k in COUNT_KEYS))
+    out.print(table)
+    out.print("rows: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+def _report(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        out.print_json(json.dumps(result, default=str))
+        return
+    out.print(_summary_table(Path(str(result.get("source_file"))).name, [result]))
+    if result.get("message"):
+        console.print(f"{result['status']}: {result['message']}", highlight=False)
+    if result.get("rejects_file"):
+        out.print(f"rejected rows with reasons: {result['rejects_file']}")
+
+
+def _safe_url(url: str) -> str:
+    """A URL for display, without any password."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@app.command("demo-feeds")
+def demo_feeds(home: Annotated[Path | None, typer.Option(help="default $PSIRF_HOME")] = None) -> None:
+    """Generate the deterministic demo exports for every registered provider."""
+    from psirf import settings
+    from psirf.demo_feeds import generate_demo_feeds
+
+    manifest = generate_demo_feeds(home or settings.psirf_home())
+    for ods, info in manifest["providers"].items():
+        files = ", ".join(f"{e} {f['rows_in']} rows" for e, f in info["files"].items())
+        out.print(f"{ods}: {files}")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    try:
+        app()
+    except PsirfError as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        sys.exit(2)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,315 @@
+"""The nightly load for one provider, as three steps the DAG and the CLI both call.
+
+extract  -> which new files (batches) a provider has, as small JSON-able references (safe for XCom)
+process  -> read, map to the canonical model, pseudonymise, validate; stage the results under var/work/
+load     -> the only writer: one transaction per batch into the warehouse, with the ledger row
+
+Between steps only references and counts travel; the staged files hold pseudonymised data only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import shutil
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Date, Engine
+
+from connectors.filedrop import FileDropConfig, SourceFile, discover, file_checksum, read_csv
+from expectations.validate import ValidatedBatch, validate
+from psirf import settings
+from psirf.errors import BatchRejected, PsirfError
+from psirf.registry import Provider, get_provider, load_registry
+from psirf.secrets import pseudonymisation_key
+from transforms.canonicalise import BatchContext, canonicalise
+from transforms.keys import natural_keys
+from transforms.profile import MappingProfile, load_profile
+from warehouse.db import make_engine
+from warehouse.ledger import loaded_checksums
+from warehouse.load import LedgerEntry, LoadResult, load_batch, record_rejection
+from warehouse.models import CANONICAL_TABLES, Quarantine
+
+ENTITY_ORDER = ("incidents", "safety_actions")  # incidents first: actions refer to them
+
+
+@dataclass
+class BatchRef:
+    """A reference to one batch; what travels between tasks (no data, no identifiers)."""
+
+    batch_id: str
+    run_id: str | None
+    provider_ods: str
+    entity: str
+    profile: str
+    source_file: str
+    checksum: str
+    extracted_at: str  # ISO, naive UTC
+    encoding: str | None = None
+    status: str = "extracted"  # extracted | processed | rejected
+    message: str | None = None
+    rows_in: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    loadable: int = 0
+    work_dir: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+
+
+def _profile(name: str) -> MappingProfile:
+    return load_profile(name, settings.profiles_dir())
+
+
+def _feed(provider: Provider) -> FileDropConfig:
+    return FileDropConfig(provider_ods=provider.ods_code, path=provider.feed.path, globs=provider.feed.globs)
+
+
+def _ref(provider: Provider, source: SourceFile, run_id: str | None, extracted_at: dt.datetime) -> BatchRef:
+    return BatchRef(batch_id=str(uuid.uuid4()), run_id=run_id, provider_ods=provider.ods_code, entity=source.entity,
+                    profile=provider.profile, source_file=str(source.path), checksum=source.checksum,
+                    extracted_at=extracted_at.isoformat())
+
+
+def extract_provider(ods_code: str, *, run_id: str | None = None, extracted_at: dt.datetime | None = None,
+                     engine: Engine | None = None) -> list[dict[str, Any]]:
+    """New files for one provider (files already loaded with the same checksum are skipped), incidents first."""
+    provider = get_provider(ods_code)
+    if not provider.feed.path.is_dir():
+        raise PsirfError(f"{provider.ods_code}: feed folder {provider.feed.path} does not exist")
+    engine = engine or make_engine()
+    extracted_at = extracted_at or utcnow()
+    done = set().union(*(loaded_checksums(engine, provider.ods_code, e) for e in provider.feed.globs))
+    found = discover(_feed(provider), skip_checksums=done)
+    found.sort(key=lambda s: (ENTITY_ORDER.index(s.entity) if s.entity in ENTITY_ORDER else 99, s.path.name))
+    return [_ref(provider, s, run_id, extracted_at).as_dict() for s in found]
+
+
+def _work_dir(batch_id: str) -> Path:
+    return settings.psirf_home() / "work" / batch_id
+
+
+def transform_and_validate(ref: BatchRef, key: bytes) -> ValidatedBatch:
+    """Read one file and return what may be loaded and what is quarantined; raises BatchRejected."""
+    profile = _profile(ref.profile)
+    raw = read_csv(Path(ref.source_file))
+    ref.encoding = raw.encoding
+    extracted_at = dt.datetime.fromisoformat(ref.extracted_at)
+    ctx = BatchContext(provider_ods=ref.provider_ods, batch_id=ref.batch_id, extracted_at=extracted_at,
+                       pseudonym_key=key)
+    canonical = canonicalise(raw, profile, ref.entity, ctx)
+    ref.rows_in = canonical.rows_in
+    return validate(canonical, extracted_at, settings.max_invalid_share(), ref.source_file)
+
+
+def process_batch(ref_dict: dict[str, Any], *, key: bytes | None = None) -> dict[str, Any]:
+    """Transform and validate one batch, staging the result for :func:`load_processed`."""
+    ref = BatchRef(**ref_dict)
+    try:
+        validated = transform_and_validate(ref, key or pseudonymisation_key())
+    except BatchRejected as exc:
+        ref.status, ref.message = "rejected", exc.problem
+        return ref.as_dict()
+    work = _work_dir(ref.batch_id)
+    work.mkdir(parents=True, exist_ok=True)
+    for name, frame in validated.tables.items():
+        frame.to_parquet(work / f"{name}.parquet", index=False)
+    quarantine_frame(ref, validated.issues).to_parquet(work / "quarantine.parquet", index=False)
+    ref.status, ref.work_dir = "processed", str(work)
+    ref.duplicates, ref.quarantined, ref.loadable = validated.duplicates, validated.quarantined, validated.loadable
+    return ref.as_dict()
+
+
+def quarantine_frame(ref: BatchRef, issues: pd.DataFrame) -> pd.DataFrame:
+    """Issues as rows of the quarantine table, keyed so that a reload of the same batch adds nothing."""
+    n = len(issues)
+    frame = pd.DataFrame({
+        "quarantine_key": natural_keys(pd.Series([ref.batch_id] * n, dtype="string"),
+                                       issues["source_row_number"].astype("string").reset_index(drop=True),
+                                       issues["rule_id"].astype("string").reset_index(drop=True),
+                                       issues["field"].astype("string").reset_index(drop=True)),
+        "batch_id": ref.batch_id,
+        "provider_ods": ref.provider_ods,
+        "entity": ref.entity,
+        "source_file": ref.source_file,
+    })
+    issues = issues.reset_index(drop=True)
+    for col in ("source_row_number", "source_record_id", "rule_id", "field", "found", "expected", "message"):
+        frame[col] = issues[col]
+    return frame[[c.name for c in Quarantine.__table__.columns]]
+
+
+def _ledger_entry(ref: BatchRef, started_at: dt.datetime) -> LedgerEntry:
+    profile = _profile(ref.profile)
+    return LedgerEntry(batch_id=ref.batch_id, run_id=ref.run_id, provider_ods=ref.provider_ods, entity=ref.entity,
+                       source_system=profile.source_system, profile=ref.profile, source_file=ref.source_file,
+                       checksum=ref.checksum, encoding=ref.encoding, rows_in=ref.rows_in,
+                       quarantined=ref.quarantined, duplicates=ref.duplicates, started_at=started_at)
+
+
+def _for_load(table: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """Date columns as python dates (the warehouse stores DATE, not midnight timestamps)."""
+    for column in CANONICAL_TABLES[table].columns:
+        if isinstance(column.type, Date) and column.name in frame:
+            values = pd.to_datetime(frame[column.name])
+            frame[column.name] = pd.Series([v.date() if pd.notna(v) else None for v in values], index=frame.index,
+                                           dtype=object)
+    return frame
+
+
+def load_processed(ref_dict: dict[str, Any], *, engine: Engine | None = None) -> dict[str, Any]:
+    """Write one processed batch (or its rejection) to the warehouse; raises BatchRejected for a rejected one."""
+    ref = BatchRef(**ref_dict)
+    engine = engine or make_engine()
+    started_at = utcnow()
+    if ref.status == "rejected":
+        record_rejection(engine, _ledger_entry(ref, started_at), ref.message or "rejected")
+        raise BatchRejected(ref.source_file, ref.message or "rejected")
+    if ref.status != "processed" or not ref.work_dir:
+        raise PsirfError(f"batch {ref.batch_id} ({ref.source_file}) has not been processed (status {ref.status})")
+    work = Path(ref.work_dir)
+    tables = {p.stem: _for_load(p.stem, pd.read_parquet(p)) for p in sorted(work.glob("*.parquet"))
+              if p.stem in CANONICAL_TABLES}
+    primary = {"incidents": "incidents", "safety_actions": "safety_actions"}[ref.entity]
+    ordered = {primary: tables.pop(primary), **tables}
+    quarantine = pd.read_parquet(work / "quarantine.parquet")
+    result: LoadResult = load_batch(engine, _ledger_entry(ref, started_at), ordered, quarantine)
+    shutil.rmtree(work, ignore_errors=True)
+    return result.as_dict()
+
+
+def run_provider(ods_code: str, *, run_id: str | None = None, engine: Engine | None = None,
+                 on_batch: Any = None) -> list[dict[str, Any]]:
+    """Extract, process and load every new batch of one provider; rejected batches don't stop the others.
+
+    Returns one summary per batch (ledger counts, or status 'rejected' with the message).
+    """
+    engine = engine or make_engine()
+    key = pseudonymisation_key()
+    results: list[dict[str, Any]] = []
+    for ref in extract_provider(ods_code, run_id=run_id, engine=engine):
+        processed = process_batch(ref, key=key)
+        try:
+            results.append(load_processed(processed, engine=engine))
+        except BatchRejected as exc:
+            results.append({**_summary_of(processed), "status": "rejected", "message": exc.problem})
+        if on_batch is not None:
+            on_batch(results[-1])
+    return results
+
+
+def _summary_of(ref: dict[str, Any]) -> dict[str, Any]:
+    return {k: ref.get(k) for k in ("batch_id", "provider_ods", "entity", "source_file", "rows_in")} | {
+        "loaded": 0, "quarantined": ref.get("rows_in", 0), "duplicates": 0}
+
+
+def load_file(path: Path, ods_code: str, *, entity: str | None = None, run_id: str | None = None,
+              engine: Engine | None = None) -> dict[str, Any]:
+    """Load one file for a provider (the CLI's ``psirf load``); a file already loaded is reported as skipped."""
+    provider = get_provider(ods_code)
+    entity = entity or entity_for(path, provider)
+    engine = engine or make_engine()
+    if not path.is_file():
+        raise PsirfError(f"{path}: no such file")
+    checksum = file_checksum(path)
+    if checksum in loaded_checksums(engine, provider.ods_code, entity):
+        return {"status": "skipped", "message": "already loaded (same checksum)", "source_file": str(path),
+                "provider_ods": provider.ods_code, "entity": entity, "rows_in": 0, "loaded": 0, "quarantined": 0,
+                "duplicates": 0}
+    source = SourceFile(path=path, entity=entity, checksum=checksum, size=path.stat().st_size)
+    processed = process_batch(_ref(provider, source, run_id, utcnow()).as_dict())
+    return load_processed(processed, engine=engine)
+
+
+def entity_for(path: Path, provider: Provider) -> str:
+    for entity, pattern in provider.feed.globs.items():
+        if fnmatch.fnmatch(path.name, pattern):
+            return entity
+    raise PsirfError(f"{path.name}: cannot tell which entity this file holds for {provider.ods_code} (its globs are "
+                     f"{provider.feed.globs}); pass --entity")
+
+
+def check_file(path: Path, ods_code: str, *, entity: str | None = None,
+               rejects_csv: Path | None = None) -> dict[str, Any]:
+    """Validate a file without touching the warehouse; write the rejected rows with reasons to a CSV."""
+    provider = get_provider(ods_code)
+    entity = entity or entity_for(path, provider)
+    if not path.is_file():
+        raise PsirfError(f"{path}: no such file")
+    ref = BatchRef(batch_id=str(uuid.uuid4()), run_id=None, provider_ods=provider.ods_code, entity=entity,
+                   profile=provider.profile, source_file=str(path), checksum=file_checksum(path),
+                   extracted_at=utcnow().isoformat())
+    summary: dict[str, Any] = {"source_file": str(path), "provider_ods": provider.ods_code, "entity": entity}
+    try:
+        validated = transform_and_validate(ref, pseudonymisation_key())
+    except BatchRejected as exc:
+        return summary | {"status": "rejected", "message": exc.problem, "rows_in": ref.rows_in, "loaded": 0,
+                          "quarantined": ref.rows_in, "duplicates": 0, "encoding": ref.encoding}
+    rejects_csv = rejects_csv or path.with_name(path.stem + ".rejects.csv")
+    validated.issues.drop(columns=[], errors="ignore").to_csv(rejects_csv, index=False)
+    return summary | {"status": "passed", "encoding": ref.encoding, "rows_in": validated.rows_in,
+                      "loaded": validated.loadable, "quarantined": validated.quarantined,
+                      "duplicates": validated.duplicates, "rejects_file": str(rejects_csv),
+                      "issues_by_rule": validated.issues["rule_id"].value_counts().to_dict()}
+
+
+def enabled_providers() -> list[str]:
+    return [p.ods_code for p in load_registry() if p.enabled]
+
+
+# --- the DAG's per-provider steps: lists of batches in, lists out (XCom-sized) ---------------------------------
+
+def naive_utc(moment: Any) -> dt.datetime:
+    """Airflow's tz-aware interval end as naive UTC; now when a manual run has no interval."""
+    if moment is None:
+        return utcnow()
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
+    return dt.datetime(moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second)
+
+
+def process_batches(refs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    key = pseudonymisation_key() if refs else b""
+    return [process_batch(ref, key=key) for ref in refs]
+
+
+def load_batches(ods_code: str, processed: list[dict[str, Any]], *, engine: Engine | None = None) -> dict[str, Any]:
+    """Load a provider's batches in order; a rejected one is recorded and reported after the others are loaded."""
+    engine = engine or make_engine()
+    results: list[dict[str, Any]] = []
+    rejected: list[str] = []
+    for ref in processed:
+        try:
+            results.append(load_processed(ref, engine=engine))
+        except BatchRejected as exc:
+            rejected.append(str(exc))
+            results.append({**_summary_of(ref), "status": "rejected", "message": exc.problem})
+    provider = ods_code
+    totals = {k: sum(int(r.get(k) or 0) for r in results) for k in ("rows_in", "loaded", "quarantined", "duplicates")}
+    if rejected:
+        raise BatchRejected(f"{provider}: {len(rejected)} of {len(processed)} file(s)", "; ".join(rejected))
+    return {"provider_ods": provider, "batches": len(results), **totals}
+
+
+def run_summary(expected: list[str], results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Log one line per provider; fail (naming them) if any provider did not load."""
+    import logging
+
+    log = logging.getLogger("psirf.summary")
+    done = {r["provider_ods"] for r in results}
+    for r in results:
+        log.info("%s: %s batch(es), rows_in=%s loaded=%s quarantined=%s duplicates=%s", r["provider_ods"],
+                 r["batches"], r["rows_in"], r["loaded"], r["quarantined"], r["duplicates"])
+    failed = sorted(set(expected) - done)
+    if failed:
+        raise PsirfError(f"{len(failed)} provider(s) failed: {', '.join(failed)}; see their load task logs")
+    return {"providers": len(expected), "results": results}
