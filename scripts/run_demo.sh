@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# `make run`: generate the demo feeds, migrate the warehouse, run psirf_nightly through Airflow, print a summary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+BIN="$ROOT/.venv/bin"
+
+export PSIRF_HOME="${PSIRF_HOME:-$ROOT/var}"
+export AIRFLOW_HOME="${AIRFLOW_HOME:-$PSIRF_HOME/airflow}"
+export AIRFLOW__CORE__DAGS_FOLDER="$ROOT/dags"
+export AIRFLOW__CORE__LOAD_EXAMPLES=False
+export AIRFLOW__CORE__UNIT_TEST_MODE=False
+export AIRFLOW__LOGGING__LOGGING_LEVEL="${AIRFLOW__LOGGING__LOGGING_LEVEL:-WARNING}"
+export GX_ANALYTICS_ENABLED=False
+# Demo only: an obviously-named key. Production sets the key in the Airflow connection `psirf_pseudonymisation`
+# (or PSIRF_PSEUDONYMISATION_KEY from a secret store), never in code.
+export PSIRF_PSEUDONYMISATION_KEY="${PSIRF_PSEUDONYMISATION_KEY:-DEMO-ONLY-pseudonymisation-key-do-not-use-in-production}"
+mkdir -p "$PSIRF_HOME" "$AIRFLOW_HOME"
+
+echo "==> generating demo provider exports under $PSIRF_HOME/demo_feeds"
+"$BIN/psirf" demo-feeds
+
+echo "==> migrating the warehouse"
+"$BIN/psirf" init
+
+echo "==> preparing Airflow (metadata DB under $AIRFLOW_HOME)"
+"$BIN/airflow" db migrate >"$AIRFLOW_HOME/db-migrate.log" 2>&1 || { tail -20 "$AIRFLOW_HOME/db-migrate.log"; exit 1; }
+
+echo "==> running psirf_nightly through Airflow (airflow dags test)"
+status=0
+"$BIN/airflow" dags test psirf_nightly >"$AIRFLOW_HOME/dags-test.log" 2>&1 || status=$?
+grep -E "psirf\.summary|provider\(s\) failed|BatchRejected|ERROR|Error" "$AIRFLOW_HOME/dags-test.log" | tail -20 || true
+if [ "$status" -ne 0 ] || grep -q "state=failed\|DagRunState.FAILED\|Dag run .* failed" "$AIRFLOW_HOME/dags-test.log"; then
+  echo "psirf_nightly FAILED — full log: $AIRFLOW_HOME/dags-test.log" >&2
+  exit 1
+fi
+
+echo "==> batch ledger and warehouse"
+"$BIN/psirf" status --limit 20
+echo
+echo "Warehouse: $("$BIN/python" -c 'from psirf.settings import warehouse_url; print(warehouse_url())')"
+echo "Airflow log of this run: $AIRFLOW_HOME/dags-test.log"
