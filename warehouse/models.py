@@ -21,6 +21,7 @@ import datetime as dt
 
 from sqlalchemy import (
     Boolean,
+    CheckConstraint,
     Date,
     DateTime,
     Integer,
@@ -208,6 +209,10 @@ class BatchLedger(Base):
     """
 
     __tablename__ = "batch_ledger"
+    __table_args__ = (
+        CheckConstraint("rows_in = loaded + quarantined + duplicates", name="conservation"),
+        CheckConstraint("loaded = inserted + updated + unchanged", name="loaded_split"),
+    )
 
     batch_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     run_id: Mapped[str | None] = mapped_column(String(250), comment="Airflow run id or CLI run id")

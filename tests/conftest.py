@@ -1,0 +1,77 @@
+"""Shared fixtures: a fresh, empty warehouse on each engine the platform supports.
+
+``warehouse_url`` runs a test once on DuckDB and once on the real PostgreSQL server, because the two must
+behave identically and only running both shows that they do. PostgreSQL tests are marked ``postgres``; when
+the server is unreachable they skip locally, but fail under CI (``CI=true``), where a skip would quietly
+drop half of the coverage.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+from sqlalchemy.engine import Engine
+
+from warehouse.db import make_engine
+from warehouse.migrate import upgrade
+
+PG_ADMIN = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "postgres"}
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/{dbname}"
+
+
+def _pg_admin() -> psycopg.Connection:
+    """An autocommit connection to the maintenance database; CI fails and local runs skip when it is down."""
+    try:
+        return psycopg.connect(**PG_ADMIN, autocommit=True, connect_timeout=5)  # type: ignore[arg-type]
+    except psycopg.OperationalError as exc:
+        where = f"{PG_ADMIN['host']}:{PG_ADMIN['port']}"
+        message = f"PostgreSQL is not reachable at {where} as user {PG_ADMIN['user']}: {exc}".strip()
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{message}\nCI must run the PostgreSQL tests: start the server, do not skip them.")
+        pytest.skip(f"{message} (start it with: pg_ctlcluster <version> main start)")
+
+
+def _pg_database() -> Iterator[str]:
+    dbname = f"psirf_test_{uuid.uuid4().hex[:12]}"
+    with _pg_admin() as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+    try:
+        yield PG_URL.format(dbname=dbname)
+    finally:
+        with _pg_admin() as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (dbname,),
+            )
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("duckdb", id="duckdb"),
+        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+    ]
+)
+def warehouse_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """URL of a fresh, empty warehouse database (no tables): a new DuckDB file, or a new PostgreSQL database."""
+    if request.param == "duckdb":
+        yield f"duckdb:///{tmp_path / 'warehouse' / 'warehouse.duckdb'}"
+    else:
+        yield from _pg_database()
+
+
+@pytest.fixture
+def migrated_engine(warehouse_url: str) -> Iterator[Engine]:
+    """An engine on ``warehouse_url``, upgraded to the newest migration; disposed afterwards."""
+    engine = make_engine(warehouse_url)
+    try:
+        upgrade(engine)
+        yield engine
+    finally:
+        engine.dispose()

@@ -1,0 +1,46 @@
+"""Read-side questions about the ledger: what has been loaded, what happened recently, how big the tables are."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from warehouse.models import CANONICAL_TABLES, Base
+
+__all__ = ["loaded_checksums", "recent_batches", "table_counts"]
+
+_ledger = Base.metadata.tables["batch_ledger"]
+
+
+def loaded_checksums(engine: Engine, provider_ods: str, entity: str) -> set[str]:
+    """Checksums of the files already loaded for this provider and entity, so an unchanged file can be skipped.
+
+    Rejected batches are left out on purpose: a file rejected earlier (say, under a stricter threshold) must be
+    allowed to load once the problem is fixed.
+    """
+    query = sa.select(_ledger.c.checksum).where(
+        _ledger.c.provider_ods == provider_ods, _ledger.c.entity == entity, _ledger.c.status == "loaded"
+    )
+    with engine.connect() as conn:
+        return set(conn.scalars(query))
+
+
+def recent_batches(engine: Engine, limit: int = 50, provider_ods: str | None = None) -> list[dict[str, Any]]:
+    """The newest ledger rows first (by start time), optionally for one provider."""
+    query = sa.select(_ledger).order_by(_ledger.c.started_at.desc(), _ledger.c.batch_id.desc()).limit(limit)
+    if provider_ods is not None:
+        query = query.where(_ledger.c.provider_ods == provider_ods)
+    with engine.connect() as conn:
+        return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def table_counts(engine: Engine) -> dict[str, int]:
+    """Rows per table, keyed by table name: the canonical tables, ``batch_ledger`` and ``quarantine``."""
+    tables = [cast(sa.Table, table) for table in CANONICAL_TABLES.values()]
+    tables += [_ledger, Base.metadata.tables["quarantine"]]
+    query = sa.select(*(sa.select(sa.func.count()).select_from(t).scalar_subquery().label(t.name) for t in tables))
+    with engine.connect() as conn:
+        row = conn.execute(query).one()
+    return {t.name: int(row[i]) for i, t in enumerate(tables)}

@@ -1,0 +1,363 @@
+"""The single write path for a batch: stage, count, merge, quarantine and ledger in one transaction.
+
+A batch either lands completely, with a ledger row whose counts account for every source row, or not at all:
+any exception rolls the transaction back and leaves the warehouse exactly as it was. That is what makes a rerun
+safe, and what lets the ledger be trusted as the record of what was loaded.
+
+The data moves set-based, never row by row: each frame is bulk-loaded into a temporary staging table (DuckDB
+reads the DataFrame natively; PostgreSQL gets ``COPY ... FROM STDIN``), and each target table then takes one
+``INSERT ... ON CONFLICT DO UPDATE`` whose ``WHERE`` clause skips rows whose ``row_hash`` has not changed, so an
+unchanged record keeps its ``batch_id`` and ``updated_at``. The same SQL runs on both engines.
+
+Frames are checked in pandas before anything is staged (columns, NOT NULL, VARCHAR lengths, duplicate keys),
+because DuckDB ignores VARCHAR lengths and the two engines would otherwise fail at different points, with
+different errors, on the same bad frame.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, cast
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from warehouse.db import is_duckdb
+from warehouse.models import CANONICAL_TABLES, Base
+
+__all__ = ["ConservationError", "LedgerEntry", "LoadError", "LoadResult", "load_batch", "record_rejection"]
+
+_TABLES = {key: cast(sa.Table, table) for key, table in CANONICAL_TABLES.items()}
+_QUARANTINE = Base.metadata.tables["quarantine"]
+_LEDGER = Base.metadata.tables["batch_ledger"]
+
+MERGE_SET_COLUMNS = ("loaded_at", "updated_at")
+"""Columns the merge sets itself; a frame must not carry them."""
+
+
+class LoadError(RuntimeError):
+    """The frames handed to the loader are inconsistent; nothing was written. A bug upstream, not bad input."""
+
+
+class ConservationError(LoadError):
+    """``rows_in != loaded + quarantined + duplicates``: some source rows would be unaccounted for."""
+
+
+@dataclass
+class LedgerEntry:
+    """What the pipeline knows about a batch before loading it."""
+
+    batch_id: str
+    run_id: str | None
+    provider_ods: str
+    entity: str
+    source_system: str
+    profile: str
+    source_file: str
+    checksum: str
+    encoding: str | None
+    rows_in: int
+    quarantined: int
+    duplicates: int
+    started_at: dt.datetime  # naive UTC
+
+
+@dataclass
+class LoadResult:
+    """What was written to the ledger for a batch."""
+
+    batch_id: str
+    provider_ods: str
+    entity: str
+    source_file: str
+    status: str
+    rows_in: int
+    loaded: int
+    inserted: int
+    updated: int
+    unchanged: int
+    quarantined: int
+    duplicates: int
+    message: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class _Counts:
+    inserted: int
+    updated: int
+    unchanged: int
+
+    @property
+    def loaded(self) -> int:
+        return self.inserted + self.updated + self.unchanged
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+# --- checking and preparing frames -------------------------------------------------------------------------
+
+
+def _columns(table: sa.Table) -> list[str]:
+    return [c.name for c in table.columns if c.name not in MERGE_SET_COLUMNS]
+
+
+def _prepare(frame: pd.DataFrame, table: sa.Table) -> pd.DataFrame:
+    """Check ``frame`` against ``table`` and return it with exactly the staged columns, in table order.
+
+    Values are normalised so both engines read them the same way: float columns bound for INTEGER become
+    ``Int64`` (PostgreSQL rejects "1.0" and both engines reject NaN; a non-integral value raises here), and
+    timezone-aware datetimes become naive UTC (DuckDB would otherwise convert them to its session time zone).
+    """
+    columns = _columns(table)
+    if frame.empty and len(frame.columns) == 0:
+        frame = pd.DataFrame(columns=columns)
+    missing = [c for c in columns if c not in frame.columns]
+    unexpected = [c for c in frame.columns if c not in columns]
+    if missing or unexpected:
+        raise LoadError(f"frame for {table.name} does not match the table: missing {missing}, unexpected {unexpected}")
+    frame = frame[columns].copy()
+    problems: list[str] = []
+    for column in table.columns:
+        if column.name not in frame.columns:
+            continue
+        series = frame[column.name]
+        if isinstance(column.type, sa.Integer) and pd.api.types.is_float_dtype(series.dtype):
+            try:
+                frame[column.name] = series = series.astype("Int64")
+            except (TypeError, ValueError):
+                problems.append(f"{column.name}: non-integral values for an INTEGER column")
+        elif isinstance(series.dtype, pd.DatetimeTZDtype):
+            frame[column.name] = series = series.dt.tz_convert("UTC").dt.tz_localize(None)
+        nulls = int(series.isna().sum())
+        if not column.nullable and nulls:
+            problems.append(f"{column.name}: {nulls} NULL value(s) in a NOT NULL column")
+        length = getattr(column.type, "length", None)
+        if isinstance(column.type, sa.String) and length is not None and len(series):
+            too_long = int((series.dropna().astype(str).str.len() > length).sum())
+            if too_long:
+                problems.append(f"{column.name}: {too_long} value(s) longer than {length} characters")
+    key = [c.name for c in table.primary_key.columns]
+    duplicated = int(frame.duplicated(subset=key).sum())
+    if duplicated:
+        problems.append(f"{duplicated} duplicate key(s) on {', '.join(key)}")
+    if problems:
+        raise LoadError(f"frame for {table.name} cannot be loaded: " + "; ".join(problems))
+    return frame
+
+
+# --- staging -----------------------------------------------------------------------------------------------
+
+
+def _q(conn: Connection, name: str) -> str:
+    return conn.dialect.identifier_preparer.quote(name)
+
+
+def _stage(conn: Connection, table: sa.Table, frame: pd.DataFrame) -> str:
+    """Bulk-load ``frame`` into a temporary ``stg_<table>`` with the target's column types; returns its name."""
+    staging = f"stg_{table.name}"
+    columns = list(frame.columns)
+    column_list = ", ".join(_q(conn, c) for c in columns)
+    if is_duckdb(conn):
+        # DuckDB scans the DataFrame in place. The staging table takes its types from the target, and every
+        # value is CAST into them, so pandas dtypes (string, Int64, boolean, objects holding dates, all-NULL
+        # columns that DuckDB sees as type NULL) all arrive as the warehouse types.
+        view = f"psirf_frame_{table.name}"
+        casts = ", ".join(
+            f"CAST({_q(conn, c)} AS {table.c[c].type.compile(dialect=conn.dialect)}) AS {_q(conn, c)}" for c in columns
+        )
+        conn.exec_driver_sql(
+            f"CREATE OR REPLACE TEMP TABLE {staging} AS SELECT {column_list} FROM {_q(conn, table.name)} LIMIT 0"
+        )
+        raw = conn.connection.driver_connection
+        raw.register(view, frame)  # type: ignore[union-attr]
+        try:
+            conn.exec_driver_sql(f"INSERT INTO {staging} ({column_list}) SELECT {casts} FROM {view}")
+        finally:
+            raw.unregister(view)  # type: ignore[union-attr]
+    else:
+        conn.exec_driver_sql(
+            f"CREATE TEMP TABLE {staging} (LIKE {_q(conn, table.name)} INCLUDING DEFAULTS) ON COMMIT DROP"
+        )
+        drop = ", ".join(f"DROP COLUMN {_q(conn, c.name)}" for c in table.columns if c.name not in columns)
+        if drop:
+            conn.exec_driver_sql(f"ALTER TABLE {staging} {drop}")
+        # COPY parses each value as the column's type, like a CAST; missing values of every kind become NULL.
+        values = frame.astype(object).where(frame.notna(), None)
+        raw = conn.connection.driver_connection
+        with raw.cursor() as cursor, cursor.copy(f"COPY {staging} ({column_list}) FROM STDIN") as copy:  # type: ignore[union-attr]
+            for row in values.itertuples(index=False, name=None):
+                copy.write_row(row)
+    return staging
+
+
+def _drop_staging(conn: Connection, staging: list[str]) -> None:
+    """DuckDB temp tables outlive the transaction (PostgreSQL's are ON COMMIT DROP), so drop them explicitly."""
+    if is_duckdb(conn):
+        for name in staging:
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
+
+
+# --- counting and merging ----------------------------------------------------------------------------------
+
+
+def _key_join(conn: Connection, table: sa.Table, left: str, right: str) -> str:
+    return " AND ".join(f"{left}.{_q(conn, c.name)} = {right}.{_q(conn, c.name)}" for c in table.primary_key.columns)
+
+
+def _count_changes(conn: Connection, table: sa.Table, staging: str) -> _Counts:
+    """Classify the staged rows against the target before merging: new key, changed hash, or same hash."""
+    first_key = _q(conn, table.primary_key.columns[0].name)
+    row = conn.exec_driver_sql(
+        f"""SELECT COUNT(*) - COUNT(t.{first_key}),
+                   COALESCE(SUM(CASE WHEN t.row_hash <> s.row_hash THEN 1 ELSE 0 END), 0),
+                   COALESCE(SUM(CASE WHEN t.row_hash = s.row_hash THEN 1 ELSE 0 END), 0)
+            FROM {staging} s LEFT JOIN {_q(conn, table.name)} t ON {_key_join(conn, table, "t", "s")}"""
+    ).one()
+    return _Counts(inserted=int(row[0]), updated=int(row[1]), unchanged=int(row[2]))
+
+
+def _merge_table(conn: Connection, table: sa.Table, staging: str, now: dt.datetime) -> None:
+    """One set-based upsert: new keys are inserted, changed rows updated (keeping ``loaded_at``), the rest untouched."""
+    target = _q(conn, table.name)
+    keys = [c.name for c in table.primary_key.columns]
+    columns = _columns(table)
+    column_list = ", ".join(_q(conn, c) for c in columns)
+    assignments = ", ".join(f"{_q(conn, c)} = excluded.{_q(conn, c)}" for c in columns if c not in keys)
+    conn.execute(
+        sa.text(
+            f"""INSERT INTO {target} ({column_list}, loaded_at, updated_at)
+                SELECT {column_list}, CAST(:now AS TIMESTAMP), CAST(:now AS TIMESTAMP) FROM {staging}
+                ON CONFLICT ({", ".join(_q(conn, k) for k in keys)}) DO UPDATE
+                SET {assignments}, updated_at = excluded.updated_at
+                WHERE {target}.row_hash <> excluded.row_hash"""
+        ),
+        {"now": now},
+    )
+
+
+def _prune_patients(conn: Connection, staged: dict[str, str]) -> None:
+    """An updated incident may have fewer patients than before: drop its patients that this batch no longer has."""
+    incidents = staged.get("incidents", staged["incident_patients"])
+    conn.exec_driver_sql(
+        f"""DELETE FROM incident_patient
+            WHERE incident_key IN (SELECT incident_key FROM {incidents})
+              AND incident_patient_key NOT IN (SELECT incident_patient_key FROM {staged["incident_patients"]})"""
+    )
+
+
+def _insert_quarantine(conn: Connection, frame: pd.DataFrame) -> str:
+    """Insert quarantine rows; a key already present (a reload of the same file) is left as it is."""
+    staging = _stage(conn, _QUARANTINE, frame)
+    column_list = ", ".join(_q(conn, c) for c in frame.columns)
+    conn.exec_driver_sql(
+        f"INSERT INTO quarantine ({column_list}) SELECT {column_list} FROM {staging} "
+        "ON CONFLICT (quarantine_key) DO NOTHING"
+    )
+    return staging
+
+
+def _insert_ledger(conn: Connection, entry: LedgerEntry, result: LoadResult) -> None:
+    conn.execute(
+        sa.insert(_LEDGER).values(
+            batch_id=entry.batch_id,
+            run_id=entry.run_id,
+            provider_ods=entry.provider_ods,
+            entity=entry.entity,
+            source_system=entry.source_system,
+            profile=entry.profile,
+            source_file=entry.source_file,
+            checksum=entry.checksum,
+            encoding=entry.encoding,
+            rows_in=result.rows_in,
+            loaded=result.loaded,
+            inserted=result.inserted,
+            updated=result.updated,
+            unchanged=result.unchanged,
+            quarantined=result.quarantined,
+            duplicates=result.duplicates,
+            status=result.status,
+            message=result.message,
+            started_at=entry.started_at,
+            finished_at=_utcnow(),
+        )
+    )
+
+
+def _result(
+    entry: LedgerEntry, status: str, counts: _Counts, quarantined: int, duplicates: int, message: str | None
+) -> LoadResult:
+    return LoadResult(
+        batch_id=entry.batch_id,
+        provider_ods=entry.provider_ods,
+        entity=entry.entity,
+        source_file=entry.source_file,
+        status=status,
+        rows_in=entry.rows_in,
+        loaded=counts.loaded,
+        inserted=counts.inserted,
+        updated=counts.updated,
+        unchanged=counts.unchanged,
+        quarantined=quarantined,
+        duplicates=duplicates,
+        message=message,
+    )
+
+
+# --- the API -----------------------------------------------------------------------------------------------
+
+
+def load_batch(
+    engine: Engine, entry: LedgerEntry, tables: dict[str, pd.DataFrame], quarantine: pd.DataFrame
+) -> LoadResult:
+    """Load one batch in one transaction and record it in the ledger.
+
+    ``tables`` maps keys of :data:`warehouse.models.CANONICAL_TABLES` to frames with that table's columns except
+    ``loaded_at``/``updated_at``; the first is the batch's primary entity, whose rows the ledger counts.
+    ``quarantine`` has the quarantine table's columns. Raises :class:`LoadError` (nothing written) when the frames
+    are inconsistent, :class:`ConservationError` when the counts do not add up to ``entry.rows_in``.
+    """
+    if not tables:
+        raise LoadError(f"batch {entry.batch_id}: no tables to load")
+    unknown = [key for key in tables if key not in CANONICAL_TABLES]
+    if unknown:
+        raise LoadError(f"batch {entry.batch_id}: unknown tables {unknown}; expected keys of {list(CANONICAL_TABLES)}")
+    frames = {key: _prepare(frame, _TABLES[key]) for key, frame in tables.items()}
+    primary = next(iter(frames))
+    held_back = None if quarantine.empty else _prepare(quarantine.drop_duplicates("quarantine_key"), _QUARANTINE)
+
+    with engine.begin() as conn:
+        staged = {key: _stage(conn, _TABLES[key], frame) for key, frame in frames.items()}
+        counts = {key: _count_changes(conn, _TABLES[key], staging) for key, staging in staged.items()}
+        result = _result(entry, "loaded", counts[primary], entry.quarantined, entry.duplicates, None)
+        # Checked before anything is merged; the ledger's CHECK constraint is the backstop at insert time.
+        if result.rows_in != result.loaded + result.quarantined + result.duplicates:
+            raise ConservationError(
+                f"batch {entry.batch_id} ({entry.source_file}): rows_in {result.rows_in} != loaded {result.loaded} "
+                f"+ quarantined {result.quarantined} + duplicates {result.duplicates}; nothing was written"
+            )
+        now = _utcnow()
+        for key, staging in staged.items():
+            _merge_table(conn, _TABLES[key], staging, now)
+        if "incident_patients" in staged:
+            _prune_patients(conn, staged)
+        if held_back is not None:
+            staged["quarantine"] = _insert_quarantine(conn, held_back)
+        _insert_ledger(conn, entry, result)
+        _drop_staging(conn, list(staged.values()))
+    return result
+
+
+def record_rejection(engine: Engine, entry: LedgerEntry, message: str) -> LoadResult:
+    """Record a batch rejected as a whole: a ledger row only, with every source row counted as quarantined."""
+    result = _result(entry, "rejected", _Counts(0, 0, 0), entry.rows_in, 0, message)
+    with engine.begin() as conn:
+        _insert_ledger(conn, entry, result)
+    return result
