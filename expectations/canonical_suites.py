@@ -26,7 +26,11 @@ def _gx() -> Any:
 
 @cache
 def context() -> Any:
-    return _gx().get_context(mode="ephemeral")
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    ctx = _gx().get_context(mode="ephemeral")
+    ctx.variables.progress_bars = ProgressBarsConfig(globally=False)  # no tqdm bars in task logs
+    return ctx
 
 
 @cache

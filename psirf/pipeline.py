@@ -103,6 +103,7 @@ def transform_and_validate(ref: BatchRef, key: bytes) -> ValidatedBatch:
     profile = _profile(ref.profile)
     raw = read_csv(Path(ref.source_file))
     ref.encoding = raw.encoding
+    ref.rows_in = len(raw.frame) + len(raw.malformed)  # known even if the batch is rejected below
     extracted_at = dt.datetime.fromisoformat(ref.extracted_at)
     ctx = BatchContext(provider_ods=ref.provider_ods, batch_id=ref.batch_id, extracted_at=extracted_at,
                        pseudonym_key=key)

@@ -1,0 +1,151 @@
+"""The nightly load end to end on the demo feeds, on DuckDB and on PostgreSQL: exact counts, reruns, updates."""
+
+import csv
+import re
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from psirf.demo_feeds import generate_demo_feeds
+from psirf.pipeline import extract_provider, load_processed, process_batch, run_provider
+from transforms.nhs_number import is_valid
+from warehouse.ledger import table_counts
+from warehouse.reference import seed_organisations
+from psirf.registry import load_registry
+
+PROVIDERS = ["RAJ", "R1L", "RDE", "RQW", "RYC"]
+
+
+@pytest.fixture
+def demo(tmp_path, warehouse_url, migrated_engine, monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.setenv("PSIRF_HOME", str(home))
+    monkeypatch.setenv("PSIRF_WAREHOUSE_URL", warehouse_url)
+    monkeypatch.setenv("PSIRF_PSEUDONYMISATION_KEY", "TEST-ONLY-key-for-pseudonymisation-tests-0123")
+    manifest = generate_demo_feeds(home, incidents_per_provider=60)
+    seed_organisations(migrated_engine, load_registry(home=home))
+    return home, manifest, migrated_engine
+
+
+def _load_all(engine):
+    return {ods: run_provider(ods, run_id="test-run", engine=engine) for ods in PROVIDERS}
+
+
+def _scalar(engine, query, **params):
+    with engine.connect() as conn:
+        return conn.execute(sa.text(query), params).scalar()
+
+
+def test_planted_defects_give_exact_counts(demo):
+    home, manifest, engine = demo
+    results = _load_all(engine)
+    for ods in PROVIDERS:
+        by_file = {Path(r["source_file"]).name: r for r in results[ods]}
+        for entity, expected in manifest["providers"][ods]["files"].items():
+            got = by_file[Path(expected["path"]).name]
+            assert got["status"] == "loaded"
+            assert (got["rows_in"], got["loaded"], got["quarantined"], got["duplicates"]) == (
+                expected["rows_in"], expected["expected_loaded"], expected["expected_quarantined"],
+                expected["expected_duplicates"]), (ods, entity)
+            with engine.connect() as conn:
+                rules = dict(conn.execute(sa.text(
+                    "SELECT rule_id, COUNT(DISTINCT source_row_number) FROM quarantine WHERE batch_id = :b "
+                    "GROUP BY rule_id"), {"b": got["batch_id"]}).all())
+            assert rules == expected["quarantined_by_rule"], (ods, entity)
+    counts = table_counts(engine)
+    assert counts["incident"] == sum(m["files"]["incidents"]["expected_loaded"] for m in manifest["providers"].values())
+    assert counts["safety_action"] == sum(
+        m["files"]["safety_actions"]["expected_loaded"] for m in manifest["providers"].values())
+    with_nhs = sum(m["files"]["incidents"]["with_nhs_number"] for m in manifest["providers"].values())
+    assert _scalar(engine, "SELECT COUNT(*) FROM incident_patient WHERE patient_pseudo_id IS NOT NULL") == with_nhs
+    # the conservation law holds for every batch
+    assert _scalar(engine, "SELECT COUNT(*) FROM batch_ledger WHERE rows_in <> loaded + quarantined + duplicates") == 0
+    assert _scalar(engine, "SELECT COUNT(*) FROM batch_ledger") == 2 * len(PROVIDERS)
+
+
+def test_rerun_changes_nothing(demo):
+    home, manifest, engine = demo
+    _load_all(engine)
+    before = table_counts(engine)
+    assert all(extract_provider(ods, engine=engine) == [] for ods in PROVIDERS)  # same checksums: skipped
+    assert all(r == [] for r in _load_all(engine).values())
+    assert table_counts(engine) == before
+
+
+def test_reloading_the_same_file_as_a_new_batch_finds_every_row_unchanged(demo):
+    home, manifest, engine = demo
+    _load_all(engine)
+    before = table_counts(engine)
+    path = home / manifest["providers"]["RAJ"]["files"]["incidents"]["path"]
+    ref = {"batch_id": "00000000-0000-0000-0000-000000000001", "run_id": None, "provider_ods": "RAJ",
+           "entity": "incidents", "profile": "datix_web_listing_v1", "source_file": str(path), "checksum": "forced",
+           "extracted_at": "2026-11-27T00:00:00"}
+    result = load_processed(process_batch(ref))
+    expected = manifest["providers"]["RAJ"]["files"]["incidents"]["expected_loaded"]
+    assert (result["inserted"], result["updated"], result["unchanged"]) == (0, 0, expected)
+    after = table_counts(engine)
+    assert {k: v for k, v in after.items() if k not in ("batch_ledger", "quarantine")} == {
+        k: v for k, v in before.items() if k not in ("batch_ledger", "quarantine")}
+
+
+def test_changed_source_record_updates_its_row(demo):
+    home, manifest, engine = demo
+    _load_all(engine)
+    src = home / manifest["providers"]["R1L"]["files"]["incidents"]["path"]
+    with src.open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    target = next(r for r in rows if r["inc_severity"] == "No harm" and r["recordid"] and r["con_nhsno"] == ""
+                  and r["rep_approved"] not in ("REJECT", "Rejected"))
+    changed = {**target, "inc_severity": "Moderate harm", "inc_doc_applies": "Yes"}
+    newer = src.with_name("IncidentListing_20261101.csv")
+    with newer.open("w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.DictWriter(fh, list(rows[0]))
+        writer.writeheader()
+        writer.writerow(changed)
+    before = table_counts(engine)
+    [result] = run_provider("R1L", engine=engine)
+    assert (result["rows_in"], result["inserted"], result["updated"], result["unchanged"]) == (1, 0, 1, 0)
+    assert table_counts(engine)["incident"] == before["incident"]
+    with engine.connect() as conn:
+        harm, source = conn.execute(sa.text(
+            "SELECT physical_harm_code, physical_harm_source FROM incident WHERE provider_ods = 'R1L' "
+            "AND source_record_id = :id"), {"id": target["recordid"]}).one()
+    assert (harm, source) == ("3", "Moderate harm")
+
+
+def test_no_valid_nhs_number_or_identifier_anywhere_in_the_warehouse(demo):
+    home, manifest, engine = demo
+    _load_all(engine)
+    # A 10-digit number standing alone (digits inside hex keys and hashes are not numbers), spaced or not.
+    nhs_like = re.compile(r"(?<![0-9A-Za-z])\d{3}[ -]?\d{3}[ -]?\d{4}(?![0-9A-Za-z])")
+    found = []
+    inspector = sa.inspect(engine)
+    with engine.connect() as conn:
+        for table in inspector.get_table_names():
+            for row in conn.execute(sa.text(f"SELECT * FROM {table}")).all():  # noqa: S608
+                for value in row:
+                    if isinstance(value, str):
+                        found += [m for m in nhs_like.findall(value) if is_valid(re.sub(r"[ -]", "", m))]
+                        assert not re.search(r"\b[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}\b", value), (table, value)
+    assert found == []
+
+
+def test_rejected_batch_is_recorded_and_writes_nothing_else(demo):
+    home, manifest, engine = demo
+    folder = home / "demo_feeds" / "RQW"
+    for f in folder.glob("*.csv"):
+        f.unlink()
+    (folder / "incidents_20261101.csv").write_text("Datix ID,Incident Date\r\n1,01/01/2026\r\n", encoding="utf-8")
+    before = table_counts(engine)
+    [result] = run_provider("RQW", engine=engine)
+    assert result["status"] == "rejected" and "'Actual Harm'" in result["message"]
+    after = table_counts(engine)
+    assert after["batch_ledger"] == before["batch_ledger"] + 1
+    assert {k: v for k, v in after.items() if k != "batch_ledger"} == {
+        k: v for k, v in before.items() if k != "batch_ledger"}
+    with engine.connect() as conn:
+        status, rows_in, quarantined, message = conn.execute(sa.text(
+            "SELECT status, rows_in, quarantined, message FROM batch_ledger WHERE provider_ods = 'RQW'")).one()
+    assert (status, rows_in, quarantined) == ("rejected", 1, 1)
+    assert "'Actual Harm' (for physical_harm)" in message
