@@ -75,14 +75,20 @@ def psirf_nightly() -> None:
 
         return load(ods_code, transform_validate(extract(ods_code)))
 
-    @task(trigger_rule="all_done")
+    @task(trigger_rule="all_done", retries=0)
     def summary(expected: list[str], results: list[dict[str, Any]]) -> dict[str, Any]:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from psirf.errors import PsirfError
         from psirf.pipeline import run_summary
 
-        return run_summary(expected, list(results))
+        try:
+            return run_summary(expected, list(results))
+        except PsirfError as exc:
+            raise AirflowFailException(str(exc)) from exc
 
     expected = providers()
     summary(expected, provider_load.expand(ods_code=expected))
 
 
-psirf_nightly()
+dag = psirf_nightly()

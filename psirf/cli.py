@@ -142,17 +142,27 @@ def status(limit: Annotated[int, typer.Option(help="how many recent batches")] =
     """Show the batch ledger (most recent first) and the warehouse's row counts."""
     from psirf.settings import warehouse_url
     from warehouse.db import make_engine
-    from warehouse.ledger import recent_batches, table_counts
+    from warehouse.ledger import provider_totals, recent_batches, table_counts
 
     engine = make_engine()
     try:
         batches = recent_batches(engine, limit=limit, provider_ods=provider.upper() if provider else None)
+        totals = provider_totals(engine)
         counts = table_counts(engine)
     except Exception as exc:  # an unmigrated warehouse is a user mistake, not a crash
         _fail(f"cannot read the warehouse at {_safe_url(warehouse_url())} ({type(exc).__name__}); run `psirf init`")
+    finally:
+        engine.dispose()
     if as_json:
-        out.print_json(json.dumps({"batches": batches, "counts": counts}, default=str))
+        out.print_json(json.dumps({"providers": totals, "batches": batches, "counts": counts}, default=str))
         return
+    summary = Table(title="per provider (all loads)")
+    for col in ("provider", "batches", "rejected", *COUNT_KEYS, "last load"):
+        summary.add_column(col, justify="left" if col in ("provider", "last load") else "right")
+    for t in totals:
+        summary.add_row(t["provider_ods"], str(t["batches"]), str(t["rejected"]), *(str(t[k]) for k in COUNT_KEYS),
+                        str(t["last_load"])[:19])
+    out.print(summary)
     table = Table(title=f"batch ledger — {_safe_url(warehouse_url())}")
     for col in ("finished", "provider", "entity", "file", "encoding", "status", *COUNT_KEYS):
         table.add_column(col, justify="right" if col in COUNT_KEYS else "left")

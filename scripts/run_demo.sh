@@ -10,7 +10,7 @@ export AIRFLOW_HOME="${AIRFLOW_HOME:-$PSIRF_HOME/airflow}"
 export AIRFLOW__CORE__DAGS_FOLDER="$ROOT/dags"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__CORE__UNIT_TEST_MODE=False
-export AIRFLOW__LOGGING__LOGGING_LEVEL="${AIRFLOW__LOGGING__LOGGING_LEVEL:-WARNING}"
+export COLUMNS="${COLUMNS:-160}"
 export GX_ANALYTICS_ENABLED=False
 # Demo only: an obviously-named key. Production sets the key in the Airflow connection `psirf_pseudonymisation`
 # (or PSIRF_PSEUDONYMISATION_KEY from a secret store), never in code.
@@ -29,9 +29,11 @@ echo "==> preparing Airflow (metadata DB under $AIRFLOW_HOME)"
 echo "==> running psirf_nightly through Airflow (airflow dags test)"
 status=0
 "$BIN/airflow" dags test psirf_nightly >"$AIRFLOW_HOME/dags-test.log" 2>&1 || status=$?
-grep -E "psirf\.summary|provider\(s\) failed|BatchRejected|ERROR|Error" "$AIRFLOW_HOME/dags-test.log" | tail -20 || true
-if [ "$status" -ne 0 ] || grep -q "state=failed\|DagRunState.FAILED\|Dag run .* failed" "$AIRFLOW_HOME/dags-test.log"; then
-  echo "psirf_nightly FAILED — full log: $AIRFLOW_HOME/dags-test.log" >&2
+# Per-provider lines from the summary task, and the reason of any failure.
+grep -E "\[psirf\.summary\]|batch rejected|provider\(s\) failed" "$AIRFLOW_HOME/dags-test.log" \
+  | sed -E 's/^[^ ]+ \[[a-z ]+\] +//; s/ +\[psirf\.summary\].*//; s/ loc=.*//' | sort -u || true
+if [ "$status" -ne 0 ]; then
+  echo "psirf_nightly FAILED (exit $status) — full log: $AIRFLOW_HOME/dags-test.log" >&2
   exit 1
 fi
 

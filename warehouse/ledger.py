@@ -9,7 +9,7 @@ from sqlalchemy.engine import Engine
 
 from warehouse.models import CANONICAL_TABLES, Base
 
-__all__ = ["loaded_checksums", "recent_batches", "table_counts"]
+__all__ = ["loaded_checksums", "provider_totals", "recent_batches", "table_counts"]
 
 _ledger = Base.metadata.tables["batch_ledger"]
 
@@ -44,3 +44,21 @@ def table_counts(engine: Engine) -> dict[str, int]:
     with engine.connect() as conn:
         row = conn.execute(query).one()
     return {t.name: int(row[i]) for i, t in enumerate(tables)}
+
+
+def provider_totals(engine: Engine) -> list[dict[str, Any]]:
+    """Per provider: batches loaded and rejected, and the sums of the ledger's row counts."""
+    c = _ledger.c
+    query = (
+        sa.select(
+            c.provider_ods,
+            sa.func.count().label("batches"),
+            sa.func.sum(sa.case((c.status == "rejected", 1), else_=0)).label("rejected"),
+            *(sa.func.sum(col).label(col.name) for col in (c.rows_in, c.loaded, c.quarantined, c.duplicates)),
+            sa.func.max(c.finished_at).label("last_load"),
+        )
+        .group_by(c.provider_ods)
+        .order_by(c.provider_ods)
+    )
+    with engine.connect() as conn:
+        return [dict(row) for row in conn.execute(query).mappings()]
