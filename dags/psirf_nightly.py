@@ -4,8 +4,10 @@
 For each enabled provider in `config/providers.toml` (dynamic task mapping, one mapped task group per
 provider): **extract** lists the provider's new export files, **transform_validate** maps them to the canonical
 model, pseudonymises and validates them, **load** merges each batch into the warehouse in one transaction
-and writes the batch ledger. One provider failing does not stop the others; **summary** then fails the run if
-any provider failed, naming them.
+and writes the batch ledger, and **feedback** sends the provider its data-quality report (also after a failed
+load). One provider failing does not stop the others. **refresh_marts** then brings the analysts' star schema
+up to date, and **summary** fails the run if any provider failed, naming them: a report or refresh that
+succeeded never hides a failed load.
 
 A rejected batch (empty, undecodable, required column missing, too many invalid rows) fails its provider at
 once, without retries: rerunning cannot fix the data. Transient errors retry with exponential backoff.
@@ -73,7 +75,21 @@ def psirf_nightly() -> None:
             except BatchRejected as exc:
                 raise AirflowFailException(str(exc)) from exc
 
-        return load(ods_code, transform_validate(extract(ods_code)))
+        @task(trigger_rule="all_done", retries=1)
+        def feedback(ods_code: str, run_id: str | None = None) -> dict[str, Any]:
+            from reports.provider_feedback import deliver_for_run
+
+            return deliver_for_run(ods_code, run_id)
+
+        loaded = load(ods_code, transform_validate(extract(ods_code)))
+        loaded >> feedback(ods_code)
+        return loaded
+
+    @task(trigger_rule="all_done")
+    def refresh_marts() -> dict[str, Any]:
+        from warehouse.marts import refresh
+
+        return refresh()
 
     @task(trigger_rule="all_done", retries=0)
     def summary(expected: list[str], results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -88,7 +104,8 @@ def psirf_nightly() -> None:
             raise AirflowFailException(str(exc)) from exc
 
     expected = providers()
-    summary(expected, provider_load.expand(ods_code=expected))
+    results = provider_load.expand(ods_code=expected)
+    results >> refresh_marts() >> summary(expected, results)
 
 
 dag = psirf_nightly()

@@ -264,3 +264,7 @@ CANONICAL_TABLES = {
     "safety_actions": SafetyAction.__table__,
     "learning_responses": LearningResponse.__table__,
 }
+
+
+# Further tables live in their own modules but share this metadata (one schema, one migration history).
+from warehouse import dq_models, mart_models  # noqa: E402, F401
