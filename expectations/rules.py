@@ -1,11 +1,18 @@
-"""The rule catalogue: every reason a row can be quarantined, with a plain-English description and a fix.
+"""The rule catalogue: every check a batch goes through, with a plain-English description and a fix.
 
-Rule ids are stable: they are stored in the quarantine table and shown to providers.
+Rule ids are stable: they are stored in the quarantine and results tables and shown to providers. ``severity``
+says what a failure does: ``error`` holds the row back (quarantine) or, for a whole-batch rule, rejects the batch;
+``warning`` loads the row but measures and reports the problem so the provider can fix it at source.
+
+Consistency "occurred <= reported <= loaded" and "action completed >= agreed" are the blocking ``date.order`` and
+``date.in_future`` rules (a row that breaks them cannot be trusted for reporting).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+DIMENSIONS = ("completeness", "validity", "consistency", "timeliness", "uniqueness")
 
 
 @dataclass(frozen=True)
@@ -14,6 +21,7 @@ class Rule:
     dimension: str  # completeness | validity | consistency | timeliness | uniqueness
     description: str
     how_to_fix: str
+    severity: str = "error"  # error: quarantines the row (or rejects the batch) | warning: reported only
 
 
 RULES: dict[str, Rule] = {r.rule_id: r for r in [
@@ -54,8 +62,62 @@ RULES: dict[str, Rule] = {r.rule_id: r for r in [
     Rule("record.conflicting_duplicate", "uniqueness",
          "The same record id appears more than once in the file with different content.",
          "Export each record once; check which version is right."),
+    # --- whole-file (raw) checks ------------------------------------------------------------------------------
+    Rule("raw.column_missing", "completeness", "A column the agreed export layout needs is missing from the file.",
+         "Add the column to the export's report layout with exactly this name (or tell the ICB data team if it "
+         "was renamed on purpose), then send the file again."),
+    Rule("raw.unreadable", "validity",
+         "The file cannot be read: its character encoding is not UTF-8 or Windows-1252, or it is not a valid CSV.",
+         "Export the report again as CSV (UTF-8) straight from the source system, without editing it by hand."),
+    Rule("raw.row_count_unusual", "completeness",
+         "The file has far fewer or far more rows than your recent files.",
+         "Check the export's date range and filters; if the change in volume is real, no action is needed.",
+         "warning"),
+    Rule("batch.too_many_invalid", "validity",
+         "So many rows failed a check that the whole file was held back.",
+         "Fix the most common problems listed in this report (the export layout or a code list has probably "
+         "changed) and send the file again."),
+    # --- warnings: loaded, but measured and reported -----------------------------------------------------------
+    Rule("expected.missing", "completeness",
+         "A field that is optional but expected for reporting and learning is empty.",
+         "Complete the field in the source system when the information is known.", "warning"),
+    Rule("ods.bad_format", "validity",
+         "An organisation code is not a valid ODS code (trusts: R + 2 characters; GP practices: letter + 5 digits).",
+         "Use the organisation's ODS code from the NHS ODS directory, e.g. RAJ.", "warning"),
+    Rule("ods.unknown", "validity", "An organisation code is not an organisation known to the ICB.",
+         "Check the ODS code; if the organisation is new, ask the ICB data team to add it.", "warning"),
+    Rule("candour.not_recorded", "consistency",
+         "Harm is moderate or worse, but Duty of Candour is not recorded as applying.",
+         "Record Duty of Candour for the incident (it is notifiable when harm is moderate, severe or death); if you "
+         "judged it not to apply, check the harm grading.", "warning"),
+    Rule("action.completion_inconsistent", "consistency",
+         "The action's status and completed date disagree (completed without a date, or a date on an open action).",
+         "Set the status and the completed date together when the action is signed off.", "warning"),
+    Rule("never_event.no_response", "consistency",
+         "A Never Event has no Patient Safety Incident Investigation (PSII) or other learning response linked to it.",
+         "Commission a PSII (or record the referral) and link it to the incident.", "warning"),
+    Rule("timeliness.reported_late", "timeliness",
+         "The incident was reported later than the agreed number of days after it occurred.",
+         "Report incidents as soon as possible after they happen; check for a backlog of unsubmitted reports.",
+         "warning"),
+    Rule("action.overdue", "timeliness", "The action is past its (revised) due date and is not completed.",
+         "Complete the action, or agree and record a revised due date.", "warning"),
+    # --- warehouse checks (after loading, over everything held for the provider) -------------------------------
+    Rule("warehouse.key_duplicate", "uniqueness", "A key appears more than once in the warehouse.",
+         "Nothing for the provider to fix: the ICB data team investigates.", "error"),
+    Rule("warehouse.orphan_action", "consistency",
+         "A safety action refers to an incident that is not in the warehouse.",
+         "Send the incident the action belongs to, or correct the incident id on the action.", "warning"),
+    Rule("warehouse.reference_unresolved", "consistency",
+         "A record refers to another record (e.g. a patient to its incident) that is not in the warehouse.",
+         "Nothing for the provider to fix: the ICB data team investigates.", "error"),
 ]}
 
 
 def rule(rule_id: str) -> Rule:
     return RULES[rule_id]
+
+
+def describe(rule_id: str) -> Rule:
+    """The rule, or a stand-in for an id not in the catalogue (so a report never fails on a new rule id)."""
+    return RULES.get(rule_id) or Rule(rule_id, "validity", rule_id, "Ask the ICB data team.")
