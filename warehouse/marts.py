@@ -208,6 +208,17 @@ def _seed_code_lists(conn: Connection) -> None:
             index_elements=[key], set_={c: statement.excluded[c] for c in rows[0] if c != key}))
 
 
+def _seed_unknown_labels(conn: Connection) -> None:
+    """The unknown members of the label dimensions and of ``dim_date``."""
+    for sql in (
+        "INSERT INTO dim_service_area (service_area_key, division, specialty) VALUES (:unknown, NULL, NULL)",
+        "INSERT INTO dim_location_type (location_type_key, location_type) VALUES (:unknown, 'Unknown / not recorded')",
+        "INSERT INTO dim_date (date_key, calendar_date, year_number, month_number, month_start, month_label, "
+        "financial_year, iso_day_of_week) VALUES (0, NULL, NULL, NULL, NULL, :label, :label, NULL)",
+    ):
+        conn.execute(sa.text(f"{sql} ON CONFLICT DO NOTHING"), {"unknown": UNKNOWN_KEY, "label": UNKNOWN})
+
+
 def _version_organisations(conn: Connection, as_of: dt.date) -> list[str]:
     """SCD type 2 over ``organisation`` (small, so compared in Python); returns the ODS codes that changed."""
     dim = Base.metadata.tables["dim_organisation"]
@@ -445,13 +456,6 @@ def _extend_dates(conn: Connection) -> None:
         "ON CONFLICT (date_key) DO NOTHING"), {"lo": lo, "hi": hi})
 
 
-def _seed_unknown_date(conn: Connection) -> None:
-    conn.execute(sa.text(
-        "INSERT INTO dim_date (date_key, calendar_date, year_number, month_number, month_start, month_label, "
-        f"financial_year, iso_day_of_week) VALUES (0, NULL, NULL, NULL, NULL, '{UNKNOWN}', '{UNKNOWN}', NULL) "
-        "ON CONFLICT (date_key) DO NOTHING"))
-
-
 def _watermarks(conn: Connection) -> dict[str, dt.datetime | None]:
     rows = conn.execute(sa.text("SELECT source_table, watermark FROM mart_refresh_state")).all()
     return {table: watermark for table, watermark in rows}
@@ -490,7 +494,7 @@ def refresh(engine: Engine | None = None, *, as_of: dt.date | None = None, full:
     try:
         with engine.begin() as conn:
             _seed_code_lists(conn)
-            _seed_unknown_date(conn)
+            _seed_unknown_labels(conn)
             changed_orgs = _version_organisations(conn, as_of)
             maxima = _source_maxima(conn)
             marks = {} if full else _watermarks(conn)
