@@ -27,10 +27,19 @@ class ValidatedBatch:
     quarantined: int  # distinct source rows held back
     tables: dict[str, pd.DataFrame]
     issues: pd.DataFrame  # ISSUE_COLUMNS + message
+    source_rows: pd.Series | None = None  # source row number of each row of the primary table (for warnings)
 
     @property
     def loadable(self) -> int:
         return len(next(iter(self.tables.values())))
+
+
+class TooManyInvalid(BatchRejected):
+    """Rejected for the share of invalid rows; carries the row-level issues so the provider can see them."""
+
+    def __init__(self, source_file: str, problem: str, issues: pd.DataFrame) -> None:
+        super().__init__(source_file, problem)
+        self.issues = issues
 
 
 def _gx_issues(table: str, frame: pd.DataFrame, extracted_at: dt.datetime,
@@ -100,16 +109,17 @@ def validate(batch: CanonicalBatch, extracted_at: dt.datetime, max_invalid_share
     share = quarantined / batch.rows_in if batch.rows_in else 1.0
     if share > max_invalid_share:
         top = issues["rule_id"].value_counts().head(3)
-        raise BatchRejected(source_file, f"{quarantined} of {batch.rows_in} rows ({share:.0%}) are invalid, more "
-                                         f"than the allowed {max_invalid_share:.0%}; most common problems: "
-                                         + ", ".join(f"{r} ({n})" for r, n in top.items()))
+        raise TooManyInvalid(source_file, f"{quarantined} of {batch.rows_in} rows ({share:.0%}) are invalid, more "
+                                          f"than the allowed {max_invalid_share:.0%}; most common problems: "
+                                          + ", ".join(f"{r} ({n})" for r, n in top.items()), issues)
     primary = batch.primary
     keep = ~batch.tables[primary]["_row"].isin(bad_rows)
     valid_keys = set(batch.tables[primary].loc[keep, "_row"])
     tables = {name: frame[frame["_row"].isin(valid_keys)].drop(columns=["_row"]).reset_index(drop=True)
               for name, frame in batch.tables.items()}
     return ValidatedBatch(entity=batch.entity, rows_in=batch.rows_in, duplicates=batch.duplicates,
-                          quarantined=quarantined, tables=tables, issues=issues.reset_index(drop=True))
+                          quarantined=quarantined, tables=tables, issues=issues.reset_index(drop=True),
+                          source_rows=batch.tables[primary].loc[keep, "_row"].astype("int64").reset_index(drop=True))
 
 
 _ECHO_RULES = {"required.missing", "date.placeholder", "date.in_future", "date.order", "code.unknown",

@@ -21,6 +21,9 @@ import pandas as pd
 from sqlalchemy import Date, Engine
 
 from connectors.filedrop import FileDropConfig, SourceFile, discover, file_checksum, read_csv
+from expectations.dq_checks import Assessment, assess, known_organisations
+from expectations.dq_checks import stage as stage_quality
+from expectations.dq_checks import staged as staged_quality
 from expectations.validate import ValidatedBatch, validate
 from psirf import settings
 from psirf.errors import BatchRejected, PsirfError
@@ -30,6 +33,7 @@ from transforms.canonicalise import BatchContext, canonicalise
 from transforms.keys import natural_keys
 from transforms.profile import MappingProfile, load_profile
 from warehouse.db import make_engine
+from warehouse.dq_results import BatchQuality, history_or_empty
 from warehouse.ledger import loaded_checksums
 from warehouse.load import LedgerEntry, LoadResult, load_batch, record_rejection
 from warehouse.models import CANONICAL_TABLES, Quarantine
@@ -112,16 +116,27 @@ def transform_and_validate(ref: BatchRef, key: bytes) -> ValidatedBatch:
     return validate(canonical, extracted_at, settings.max_invalid_share(), ref.source_file)
 
 
+def _assess(ref: BatchRef, validated: ValidatedBatch | None, rejection: BatchRejected | None,
+            history: list[int]) -> Assessment:
+    return assess(source_file=ref.source_file, entity=ref.entity, profile=_profile(ref.profile),
+                  extracted_at=dt.datetime.fromisoformat(ref.extracted_at), validated=validated, rejection=rejection,
+                  history=history, known_orgs=known_organisations())
+
+
 def process_batch(ref_dict: dict[str, Any], *, key: bytes | None = None) -> dict[str, Any]:
-    """Transform and validate one batch, staging the result for :func:`load_processed`."""
+    """Transform and validate one batch, staging the result and its data-quality results for :func:`load_processed`."""
     ref = BatchRef(**ref_dict)
+    work = _work_dir(ref.batch_id)
+    history = history_or_empty(ref.provider_ods, ref.entity)
     try:
         validated = transform_and_validate(ref, key or pseudonymisation_key())
     except BatchRejected as exc:
         ref.status, ref.message = "rejected", exc.problem
+        stage_quality(work, _assess(ref, None, exc, history))
+        ref.work_dir = str(work)
         return ref.as_dict()
-    work = _work_dir(ref.batch_id)
     work.mkdir(parents=True, exist_ok=True)
+    stage_quality(work, _assess(ref, validated, None, history))
     for name, frame in validated.tables.items():
         frame.to_parquet(work / f"{name}.parquet", index=False)
     quarantine_frame(ref, validated.issues).to_parquet(work / "quarantine.parquet", index=False)
@@ -172,8 +187,11 @@ def load_processed(ref_dict: dict[str, Any], *, engine: Engine | None = None) ->
     ref = BatchRef(**ref_dict)
     engine = engine or make_engine()
     started_at = utcnow()
+    quality = _staged_quality(ref.work_dir)
     if ref.status == "rejected":
-        record_rejection(engine, _ledger_entry(ref, started_at), ref.message or "rejected")
+        record_rejection(engine, _ledger_entry(ref, started_at), ref.message or "rejected", quality)
+        if ref.work_dir:
+            shutil.rmtree(ref.work_dir, ignore_errors=True)
         raise BatchRejected(ref.source_file, ref.message or "rejected")
     if ref.status != "processed" or not ref.work_dir:
         raise PsirfError(f"batch {ref.batch_id} ({ref.source_file}) has not been processed (status {ref.status})")
@@ -183,9 +201,14 @@ def load_processed(ref_dict: dict[str, Any], *, engine: Engine | None = None) ->
     primary = {"incidents": "incidents", "safety_actions": "safety_actions"}[ref.entity]
     ordered = {primary: tables.pop(primary), **tables}
     quarantine = pd.read_parquet(work / "quarantine.parquet")
-    result: LoadResult = load_batch(engine, _ledger_entry(ref, started_at), ordered, quarantine)
+    result: LoadResult = load_batch(engine, _ledger_entry(ref, started_at), ordered, quarantine, quality)
     shutil.rmtree(work, ignore_errors=True)
     return result.as_dict()
+
+
+def _staged_quality(work_dir: str | None) -> BatchQuality | None:
+    frames = staged_quality(Path(work_dir) if work_dir else None)
+    return BatchQuality(*frames) if frames is not None else None
 
 
 def run_provider(ods_code: str, *, run_id: str | None = None, engine: Engine | None = None,
@@ -240,8 +263,11 @@ def entity_for(path: Path, provider: Provider) -> str:
 
 
 def check_file(path: Path, ods_code: str, *, entity: str | None = None,
-               rejects_csv: Path | None = None) -> dict[str, Any]:
-    """Validate a file without touching the warehouse; write the rejected rows with reasons to a CSV."""
+               rejects_csv: Path | None = None, report_dir: Path | None = None) -> dict[str, Any]:
+    """Validate a file without touching the warehouse; write the rejected rows with reasons to a CSV, and the
+    provider feedback report (HTML, summary, CSV, Excel) to ``report_dir`` (default ``FILE.report/``)."""
+    from reports.provider_feedback import write_check_report
+
     provider = get_provider(ods_code)
     entity = entity or entity_for(path, provider)
     if not path.is_file():
@@ -250,17 +276,23 @@ def check_file(path: Path, ods_code: str, *, entity: str | None = None,
                    profile=provider.profile, source_file=str(path), checksum=file_checksum(path),
                    extracted_at=utcnow().isoformat())
     summary: dict[str, Any] = {"source_file": str(path), "provider_ods": provider.ods_code, "entity": entity}
+    report_dir = report_dir or path.with_name(path.stem + ".report")
     try:
         validated = transform_and_validate(ref, pseudonymisation_key())
     except BatchRejected as exc:
-        return summary | {"status": "rejected", "message": exc.problem, "rows_in": ref.rows_in, "loaded": 0,
-                          "quarantined": ref.rows_in, "duplicates": 0, "encoding": ref.encoding}
+        result = summary | {"status": "rejected", "message": exc.problem, "rows_in": ref.rows_in, "loaded": 0,
+                            "quarantined": ref.rows_in, "duplicates": 0, "encoding": ref.encoding}
+        files = write_check_report(result, _assess(ref, None, exc, []), report_dir)
+        return result | {"report_files": files}
     rejects_csv = rejects_csv or path.with_name(path.stem + ".rejects.csv")
     validated.issues.drop(columns=[], errors="ignore").to_csv(rejects_csv, index=False)
-    return summary | {"status": "passed", "encoding": ref.encoding, "rows_in": validated.rows_in,
-                      "loaded": validated.loadable, "quarantined": validated.quarantined,
-                      "duplicates": validated.duplicates, "rejects_file": str(rejects_csv),
-                      "issues_by_rule": validated.issues["rule_id"].value_counts().to_dict()}
+    result = summary | {"status": "passed", "encoding": ref.encoding, "rows_in": validated.rows_in,
+                        "loaded": validated.loadable, "quarantined": validated.quarantined,
+                        "duplicates": validated.duplicates, "rejects_file": str(rejects_csv),
+                        "issues_by_rule": validated.issues["rule_id"].value_counts().to_dict()}
+    assessment = _assess(ref, validated, None, [])
+    quarantine = quarantine_frame(ref, validated.issues)
+    return result | {"report_files": write_check_report(result, assessment, report_dir, quarantine)}
 
 
 def enabled_providers() -> list[str]:

@@ -1,10 +1,358 @@
-"""Provider data-quality feedback reports (issue 4). Placeholder until that issue lands."""
+"""The provider feedback report: what failed, in which rows of which file, why, how to fix it, and the trend.
+
+Produced per provider after each load (:func:`deliver_for_run`, the DAG's ``feedback`` task) from the warehouse,
+and before a file is sent (:func:`write_check_report`, ``psirf check``) from the checks alone. Either way the same
+four files: a self-contained HTML page (inline SVG charts, no scripts), a plain-text summary for an e-mail body,
+and a CSV and an Excel workbook with every held-back row. Every query is filtered by the provider's ODS code, so a
+report holds only that provider's rows; ``found`` values never contain identifiers (see the quarantine table).
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+import pandas as pd
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from expectations.rules import DIMENSIONS, describe
+from psirf import settings
+
+log = logging.getLogger(__name__)
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+ROW_COLUMNS = ["source_file", "source_row_number", "source_record_id", "field", "rule_id", "found", "expected"]
+SHEET_HEADERS = {"source_file": "Source file", "source_row_number": "Row", "source_record_id": "Record id",
+                 "field": "Field", "rule_id": "Rule", "problem": "Problem", "found": "What was found",
+                 "expected": "Expected", "how_to_fix": "How to fix"}
+HTML_ROW_LIMIT = 500  # the page lists this many rows per table; the CSV and Excel files list every row
+
+
+@dataclass
+class Feedback:
+    """Everything one report shows, for one provider and one load (or one checked file)."""
+
+    provider_ods: str
+    provider_name: str
+    load_date: str  # YYYY-MM-DD
+    mode: str  # "load" (after a nightly load) | "check" (a file checked before sending)
+    run_id: str | None
+    batches: pd.DataFrame  # batch_id, entity, source_file, status, rows_in, loaded, quarantined, duplicates, message
+    results: pd.DataFrame  # rule results: layer, suite, rule_id, field, dimension, severity, scope, rows_*
+    quarantined: pd.DataFrame  # ROW_COLUMNS: every row held back (quarantined, or the reasons a file was rejected)
+    warnings: pd.DataFrame  # ROW_COLUMNS: loaded rows with something to fix at source
+    trend: pd.DataFrame  # load_id, loaded_at, dimension, score
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+# --- building the content ----------------------------------------------------------------------------------
+
+
+def _fix_columns(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows as providers read them: file name only, the rule's problem and its fix next to each row."""
+    out = rows.reindex(columns=ROW_COLUMNS).copy()
+    out["source_file"] = out["source_file"].map(lambda p: Path(str(p)).name if pd.notna(p) else p)
+    out["source_row_number"] = out["source_row_number"].astype("Int64")
+    out["problem"] = out["rule_id"].map(lambda r: describe(str(r)).description)
+    out["how_to_fix"] = out["rule_id"].map(lambda r: describe(str(r)).how_to_fix)
+    out = out.sort_values(["source_file", "source_row_number", "rule_id", "field"], na_position="last")
+    return out[list(SHEET_HEADERS)].reset_index(drop=True)
+
+
+def _load_scores(results: pd.DataFrame, batches: pd.DataFrame) -> dict[str, float]:
+    """This load's score per dimension, pooled over its batches (0 where a whole file failed a blocking rule)."""
+    from expectations.dq_checks import scores
+
+    if results.empty:
+        return {}
+    batch_results = results[results["layer"] != "warehouse"]
+    frame = scores(batch_results) if len(batch_results) else pd.DataFrame()
+    return {r.dimension: float(r.score) for r in frame.itertuples()} if len(frame) else {}
+
+
+def _rule_table(results: pd.DataFrame) -> list[dict[str, Any]]:
+    if results.empty:
+        return []
+    failing = results.assign(failing_field=results["field"].where(results["rows_failed"] > 0))
+    grouped = (failing.groupby(["layer", "rule_id", "severity", "dimension"], dropna=False)
+               .agg(failed=("rows_failed", "sum"), evaluated=("rows_evaluated", "sum"),
+                    fields=("failing_field", lambda f: ", ".join(sorted({str(v) for v in f.dropna() if v}))))
+               .reset_index())
+    grouped = grouped[grouped["failed"] > 0].sort_values(["severity", "failed"], ascending=[True, False])
+    rows = []
+    for r in grouped.itertuples():
+        rule = describe(str(r.rule_id))
+        rows.append({"layer": r.layer, "rule_id": r.rule_id, "severity": r.severity, "dimension": r.dimension,
+                     "failed": int(r.failed), "evaluated": int(r.evaluated), "fields": r.fields,
+                     "description": rule.description, "how_to_fix": rule.how_to_fix})
+    return rows
+
+
+def _charts(fb: Feedback) -> dict[str, str]:
+    from reports.charts import bar_chart, line_chart
+
+    charts: dict[str, str] = {}
+    trend = fb.trend
+    if len(trend):
+        loads = list(dict.fromkeys(trend.sort_values("loaded_at")["load_id"]))
+        labels = []
+        for load in loads:
+            at = trend.loc[trend["load_id"] == load, "loaded_at"].min()
+            labels.append(pd.Timestamp(at).strftime("%d %b %H:%M") if pd.notna(at) else str(load)[:8])
+        if len(set(labels)) < len(labels):
+            labels = [f"{label} #{i + 1}" for i, label in enumerate(labels)]
+        series = {}
+        for dimension in DIMENSIONS:
+            part = trend[trend["dimension"] == dimension].set_index("load_id")["score"]
+            if len(part):
+                series[dimension] = [float(part[load]) if load in part.index else None for load in loads]
+        charts["trend"] = line_chart(series, labels, title="Score per dimension, last loads", y_label="score (0-100)",
+                                     y_max=100)
+    failed = fb.results[fb.results["rows_failed"] > 0] if len(fb.results) else fb.results
+    if len(failed):
+        by_rule = failed.groupby("rule_id")["rows_failed"].sum().sort_values(ascending=False).head(15)
+        charts["rules"] = bar_chart({f"{r} ({describe(str(r)).severity})": int(n) for r, n in by_rule.items()},
+                                    title="Rows failing, by rule", x_label="rows")
+        fields = failed[failed["field"].notna() & (failed["field"] != "")]
+        if len(fields):
+            by_field = fields.groupby("field")["rows_failed"].sum().sort_values(ascending=False).head(10)
+            charts["fields"] = bar_chart({str(f): int(n) for f, n in by_field.items()},
+                                         title="Worst fields (rows failing any check)", x_label="rows")
+    return charts
+
+
+def _totals(batches: pd.DataFrame) -> dict[str, int]:
+    return {k: int(batches[k].sum()) if len(batches) else 0 for k in ("rows_in", "loaded", "quarantined", "duplicates")}
+
+
+def summary_text(fb: Feedback) -> str:
+    """A short plain-text summary for an e-mail body: status per file, scores, the commonest problems."""
+    rejected = fb.batches[fb.batches["status"] == "rejected"] if len(fb.batches) else fb.batches
+    what = "check of a file before sending" if fb.mode == "check" else f"load of {fb.load_date}"
+    lines = [f"Patient-safety data quality: {fb.provider_name} ({fb.provider_ods}), {what}", ""]
+    if len(rejected):
+        lines += [f"ACTION NEEDED: {len(rejected)} file(s) were REJECTED and nothing from them was loaded.", ""]
+    for b in fb.batches.itertuples():
+        status = "REJECTED" if b.status == "rejected" else b.status.upper()
+        lines.append(f"- {Path(str(b.source_file)).name} ({b.entity}): {status}: {b.rows_in} rows in, {b.loaded} "
+                     f"loaded, {b.quarantined} held back, {b.duplicates} exact duplicates")
+        if b.status == "rejected" and isinstance(b.message, str):
+            lines.append(f"  why: {b.message}")
+    totals = _totals(fb.batches)
+    lines += ["", f"Totals: {totals['rows_in']} rows in, {totals['loaded']} loaded, {totals['quarantined']} held back, "
+                  f"{totals['duplicates']} duplicates."]
+    if fb.scores:
+        lines.append("Scores (100 = every check passed): " + ", ".join(
+            f"{d} {fb.scores[d]:.1f}" for d in DIMENSIONS if d in fb.scores))
+    rules = _rule_table(fb.results)
+    errors = [r for r in rules if r["severity"] == "error"][:5]
+    warns = [r for r in rules if r["severity"] == "warning"][:5]
+    for heading, listed in (("Rows held back, most common reasons:", errors),
+                            ("Loaded, but please fix at source:", warns)):
+        if listed:
+            lines += ["", heading]
+            lines += [f"- {r['rule_id']} ({r['fields'] or 'whole file'}): {r['failed']} - {r['how_to_fix']}"
+                      for r in listed]
+    lines += ["", "The attached report lists every held-back row (file, row number, record id, field, rule, what was "
+                  "found and how to fix it)."]
+    return "\n".join(lines) + "\n"
+
+
+# --- writing the files -------------------------------------------------------------------------------------
+
+
+def _env() -> Environment:
+    return Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]),
+                       trim_blocks=True, lstrip_blocks=True)
+
+
+def render_html(fb: Feedback, rows: pd.DataFrame, warns: pd.DataFrame) -> str:
+    def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+        shown = frame.head(HTML_ROW_LIMIT).to_dict("records")
+        return [{k: ("" if pd.isna(v) else v) for k, v in r.items()} for r in shown]
+
+    rules = _rule_table(fb.results)
+    batch_rules = [r for r in rules if r["layer"] != "warehouse"]
+    return _env().get_template("provider_feedback.html.j2").render(
+        fb=fb, batches=fb.batches.to_dict("records"), totals=_totals(fb.batches), charts=_charts(fb),
+        rules=batch_rules, warehouse_rules=[r for r in rules if r["layer"] == "warehouse"],
+        scores=[(d, fb.scores[d]) for d in DIMENSIONS if d in fb.scores], rows=records(rows), rows_total=len(rows),
+        warnings=records(warns), warnings_total=len(warns), limit=HTML_ROW_LIMIT, headers=SHEET_HEADERS,
+        generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"))
+
+
+def _safe_cell(value: Any) -> Any:
+    """Text a spreadsheet would run as a formula is written as text."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "@"):
+        return "'" + value
+    return None if value is pd.NA or (isinstance(value, float) and pd.isna(value)) else value
+
+
+def write_excel(path: Path, fb: Feedback, rows: pd.DataFrame, warns: pd.DataFrame) -> None:
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    book = Workbook()
+    summary = book.active
+    assert summary is not None
+    summary.title = "Summary"
+    summary.append(["Provider", fb.provider_ods, fb.provider_name])
+    summary.append(["Load date" if fb.mode == "load" else "Checked on", fb.load_date])
+    summary.append([])
+    summary.append(["File", "Entity", "Status", "Rows in", "Loaded", "Held back", "Duplicates", "Message"])
+    for b in fb.batches.itertuples():
+        summary.append([Path(str(b.source_file)).name, b.entity, b.status, int(b.rows_in), int(b.loaded),
+                        int(b.quarantined), int(b.duplicates), _safe_cell(b.message if isinstance(b.message, str)
+                                                                           else None)])
+    for cell in summary[4]:
+        cell.font = Font(bold=True)
+    for title, frame in (("Held back rows", rows), ("Warnings", warns)):
+        sheet = book.create_sheet(title)
+        sheet.append(list(SHEET_HEADERS.values()))
+        for cell in sheet[1]:
+            cell.font = Font(bold=True)
+        for record in frame.itertuples(index=False):
+            sheet.append([_safe_cell(v) for v in record])
+        sheet.freeze_panes = "A2"
+        sheet.auto_filter.ref = sheet.dimensions
+        for letter, width in zip("ABCDEFGHI", (28, 7, 12, 22, 30, 50, 30, 30, 60), strict=True):
+            sheet.column_dimensions[letter].width = width
+    book.save(path)
+
+
+def write_report(fb: Feedback, out_dir: Path) -> dict[str, str]:
+    """Write the four files to ``out_dir``; returns their paths by kind."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"{fb.provider_ods}_{fb.load_date}"
+    rows, warns = _fix_columns(fb.quarantined), _fix_columns(fb.warnings)
+    files = {"html": out_dir / f"data_quality_{stem}.html", "summary": out_dir / f"summary_{stem}.txt",
+             "csv": out_dir / f"held_back_rows_{stem}.csv", "xlsx": out_dir / f"held_back_rows_{stem}.xlsx"}
+    files["html"].write_text(render_html(fb, rows, warns), encoding="utf-8")
+    files["summary"].write_text(summary_text(fb), encoding="utf-8")
+    rows.map(_safe_cell).rename(columns=SHEET_HEADERS).to_csv(files["csv"], index=False, encoding="utf-8-sig")
+    write_excel(files["xlsx"], fb, rows, warns)
+    return {kind: str(path) for kind, path in files.items()}
+
+
+# --- after a load: from the warehouse ----------------------------------------------------------------------
+
+
+def provider_name(ods_code: str) -> str:
+    from psirf.registry import get_provider
+
+    try:
+        return get_provider(ods_code).name
+    except Exception:  # a report must not fail for want of a display name
+        return ods_code
+
+
+def from_warehouse(engine: Any, provider_ods: str, run_id: str | None, warehouse_check_id: str | None = None,
+                   loads: int = 10) -> Feedback | None:
+    """The report for one provider's load (its batches in ``run_id``, else its latest run); None if it had none."""
+    from warehouse import dq_results
+
+    batches = dq_results.ledger_for(engine, provider_ods, run_id)
+    if batches.empty:
+        return None
+    batch_ids = list(batches["batch_id"])
+    checks = batch_ids + ([warehouse_check_id] if warehouse_check_id else [])
+    results = dq_results.rule_results(engine, provider_ods, checks)
+    load_date = pd.Timestamp(batches["finished_at"].max()).strftime("%Y-%m-%d")
+    fb = Feedback(provider_ods=provider_ods, provider_name=provider_name(provider_ods), load_date=load_date,
+                  mode="load", run_id=run_id, batches=batches, results=results,
+                  quarantined=dq_results.quarantined_rows(engine, provider_ods, batch_ids),
+                  warnings=dq_results.row_issues(engine, provider_ods, batch_ids),
+                  trend=dq_results.dimension_trend(engine, provider_ods, loads))
+    fb.scores = _load_scores(results, batches)
+    return fb
+
+
+def outbox_dir(provider_ods: str, load_date: str) -> Path:
+    return settings.psirf_home() / "outbox" / provider_ods / load_date
 
 
 def deliver_for_run(ods_code: str, run_id: str | None) -> dict[str, Any]:
-    """Build and deliver the provider's feedback report for the loads of one run."""
-    return {"provider_ods": ods_code, "run_id": run_id, "delivered": []}
+    """Check the warehouse for the provider, build its report for the run's loads, and deliver it.
+
+    Written to ``$PSIRF_HOME/outbox/<ODS>/<load date>/`` and e-mailed when SMTP and recipients are configured.
+    Returns references and counts only (safe for XCom).
+    """
+    from expectations.warehouse_suites import check_provider
+    from reports import email
+    from warehouse.db import make_engine
+    from warehouse.dq_results import ledger_for, write_warehouse_results
+
+    ods_code = ods_code.upper()
+    engine = make_engine()
+    try:
+        if ledger_for(engine, ods_code, run_id).empty:
+            return {"provider_ods": ods_code, "run_id": run_id, "delivered": [], "message": "no files in this run"}
+        check_id = str(uuid.uuid4())
+        results = check_provider(engine, ods_code)
+        write_warehouse_results(engine, results, check_id=check_id, run_id=run_id, provider_ods=ods_code,
+                                at=dt.datetime.now(dt.UTC).replace(tzinfo=None))
+        _data_docs()
+        fb = from_warehouse(engine, ods_code, run_id, check_id)
+    finally:
+        engine.dispose()
+    assert fb is not None
+    out_dir = outbox_dir(ods_code, fb.load_date)
+    files = write_report(fb, out_dir)
+    emailed: list[str] = []
+    smtp = email.smtp_settings()
+    to = email.recipients_for(ods_code) if smtp is not None else []
+    if smtp is not None and to:
+        subject = (f"{'REJECTED FILE - ' if (fb.batches['status'] == 'rejected').any() else ''}Data quality "
+                   f"feedback for {ods_code}, load of {fb.load_date}")
+        email.send(smtp, to, subject, Path(files["summary"]).read_text(encoding="utf-8"),
+                   [Path(files["html"]), Path(files["csv"]), Path(files["xlsx"])])
+        emailed = to
+    rejected = int((fb.batches["status"] == "rejected").sum())
+    log.info("%s: feedback report in %s (%d batch(es), %d rejected), e-mailed to %d recipient(s)", ods_code, out_dir,
+             len(fb.batches), rejected, len(emailed))
+    return {"provider_ods": ods_code, "run_id": run_id, "outbox": str(out_dir), "delivered": sorted(files),
+            "batches": len(fb.batches), "rejected": rejected, "emailed": len(emailed),
+            "held_back_rows": len(fb.quarantined), "warnings": len(fb.warnings)}
+
+
+def _data_docs() -> None:
+    """Rebuild the GX Data Docs; a failure here must not stop the provider getting its report."""
+    from expectations.data_docs import build_data_docs
+
+    try:
+        build_data_docs()
+    except Exception as exc:  # Data Docs are for engineers; the provider's report matters more
+        log.warning("Data Docs were not rebuilt: %s: %s", type(exc).__name__, exc)
+
+
+# --- before sending: from a checked file -------------------------------------------------------------------
+
+
+def write_check_report(result: dict[str, Any], assessment: Any, out_dir: Path,
+                       quarantine: pd.DataFrame | None = None) -> dict[str, str]:
+    """The same report for a file checked with ``psirf check`` (nothing read from or written to the warehouse)."""
+    from expectations.dq_checks import ROW_ISSUE_COLUMNS
+
+    source_file = str(result["source_file"])
+    batches = pd.DataFrame([{"batch_id": "check", "entity": result["entity"], "source_file": source_file,
+                             "status": "rejected" if result["status"] == "rejected" else "passed",
+                             "rows_in": int(result.get("rows_in") or 0), "loaded": int(result.get("loaded") or 0),
+                             "quarantined": int(result.get("quarantined") or 0),
+                             "duplicates": int(result.get("duplicates") or 0), "message": result.get("message")}])
+    issues = assessment.row_issues.reindex(columns=ROW_ISSUE_COLUMNS).assign(source_file=source_file)
+    held = issues[issues["severity"] == "error"]
+    if quarantine is not None and len(quarantine):
+        held = pd.concat([quarantine.reindex(columns=ROW_COLUMNS), held.reindex(columns=ROW_COLUMNS)],
+                         ignore_index=True)
+    today = dt.date.today().isoformat()
+    trend = assessment.scores.assign(load_id="this file", loaded_at=pd.Timestamp.now())
+    fb = Feedback(provider_ods=str(result["provider_ods"]), provider_name=provider_name(str(result["provider_ods"])),
+                  load_date=today, mode="check", run_id=None, batches=batches, results=assessment.results,
+                  quarantined=held, warnings=issues[issues["severity"] == "warning"],
+                  trend=trend[["load_id", "loaded_at", "dimension", "score"]])
+    fb.scores = {r.dimension: float(r.score) for r in assessment.scores.itertuples()}
+    return write_report(fb, out_dir)

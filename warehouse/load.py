@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from warehouse.db import is_duckdb
+from warehouse.dq_results import BatchQuality, batch_frames
 from warehouse.models import CANONICAL_TABLES, Base
 
 __all__ = ["ConservationError", "LedgerEntry", "LoadError", "LoadResult", "load_batch", "record_rejection"]
@@ -314,8 +315,30 @@ def _result(
 # --- the API -----------------------------------------------------------------------------------------------
 
 
+def _insert_quality(conn: Connection, entry: LedgerEntry, status: str, quality: BatchQuality | None) -> list[str]:
+    """The batch's data-quality results, in the ledger's transaction (bulk-staged like the canonical rows)."""
+    if quality is None:
+        return []
+    frames = batch_frames(quality, batch_id=entry.batch_id, run_id=entry.run_id, provider_ods=entry.provider_ods,
+                          entity=entry.entity, source_file=entry.source_file, status=status, at=_utcnow())
+    staged = []
+    for name, frame in frames.items():
+        if frame.empty:
+            continue
+        table = Base.metadata.tables[name]
+        staging = _stage(conn, table, _prepare(frame, table))
+        column_list = ", ".join(_q(conn, c) for c in frame.columns)
+        conn.exec_driver_sql(f"INSERT INTO {name} ({column_list}) SELECT {column_list} FROM {staging}")
+        staged.append(staging)
+    return staged
+
+
 def load_batch(
-    engine: Engine, entry: LedgerEntry, tables: dict[str, pd.DataFrame], quarantine: pd.DataFrame
+    engine: Engine,
+    entry: LedgerEntry,
+    tables: dict[str, pd.DataFrame],
+    quarantine: pd.DataFrame,
+    quality: BatchQuality | None = None,
 ) -> LoadResult:
     """Load one batch in one transaction and record it in the ledger.
 
@@ -323,6 +346,7 @@ def load_batch(
     ``loaded_at``/``updated_at``; the first is the batch's primary entity, whose rows the ledger counts.
     ``quarantine`` has the quarantine table's columns. Raises :class:`LoadError` (nothing written) when the frames
     are inconsistent, :class:`ConservationError` when the counts do not add up to ``entry.rows_in``.
+    ``quality`` (optional) is the batch's data-quality results, written in the same transaction as the ledger row.
     """
     if not tables:
         raise LoadError(f"batch {entry.batch_id}: no tables to load")
@@ -351,13 +375,18 @@ def load_batch(
         if held_back is not None:
             staged["quarantine"] = _insert_quarantine(conn, held_back)
         _insert_ledger(conn, entry, result)
-        _drop_staging(conn, list(staged.values()))
+        quality_staged = _insert_quality(conn, entry, result.status, quality)
+        _drop_staging(conn, list(staged.values()) + quality_staged)
     return result
 
 
-def record_rejection(engine: Engine, entry: LedgerEntry, message: str) -> LoadResult:
-    """Record a batch rejected as a whole: a ledger row only, with every source row counted as quarantined."""
+def record_rejection(
+    engine: Engine, entry: LedgerEntry, message: str, quality: BatchQuality | None = None
+) -> LoadResult:
+    """Record a batch rejected as a whole: a ledger row (every source row counted as quarantined) and, optionally,
+    its data-quality results in the same transaction; no canonical or quarantine rows."""
     result = _result(entry, "rejected", _Counts(0, 0, 0), entry.rows_in, 0, message)
     with engine.begin() as conn:
         _insert_ledger(conn, entry, result)
+        _drop_staging(conn, _insert_quality(conn, entry, result.status, quality))
     return result
