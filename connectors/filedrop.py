@@ -125,10 +125,9 @@ def read_csv(path: Path) -> RawBatch:
     try:
         for record in reader:
             row_number += 1
-            if not record or all(not cell.strip() for cell in record):
-                if len(record) <= 1:
-                    row_number -= 1  # blank line: not a row (a spreadsheet would not show it either)
-                    continue
+            if len(record) <= 1 and all(not cell.strip() for cell in record):
+                row_number -= 1  # blank line: not a row (a spreadsheet would not show it either)
+                continue
             if len(record) != width:
                 malformed.append((row_number, f"{len(record)} fields where the header has {width}"))
                 continue

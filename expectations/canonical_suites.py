@@ -6,6 +6,7 @@ Each expectation carries ``meta = {"rule_id": ..., "field": ...}`` so a failure 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 from functools import cache
@@ -142,10 +143,8 @@ def build_suite(table: str, extracted_at: dt.datetime) -> Any:
     gx = _gx()
     name = f"canonical.{table}"
     suites = context().suites
-    try:
+    with contextlib.suppress(Exception):  # not there yet
         suites.delete(name)
-    except Exception:  # noqa: S110 - not there yet
-        pass
     suite = suites.add(gx.ExpectationSuite(name=name))
     for expectation in SUITES[table](extracted_at):
         suite.add_expectation(expectation)

@@ -21,6 +21,7 @@ console = Console(stderr=True)
 out = Console()
 
 COUNT_KEYS = ("rows_in", "loaded", "quarantined", "duplicates")
+ENTITY_HELP = "incidents | safety_actions (default: from the file name and the provider's globs)"
 
 
 def _fail(message: str) -> None:
@@ -40,8 +41,9 @@ def _summary_table(title: str, rows: list[dict[str, Any]]) -> Table:
     for col in ("provider", "entity", "file", "status", *COUNT_KEYS):
         table.add_column(col, justify="right" if col in COUNT_KEYS else "left")
     for r in rows:
-        table.add_row(str(r.get("provider_ods", "")), str(r.get("entity", "")), Path(str(r.get("source_file", ""))).name,
-                      str(r.get("status", "")), *(str(r.get(k, "")) for k in COUNT_KEYS))
+        name = Path(str(r.get("source_file", ""))).name
+        table.add_row(str(r.get("provider_ods", "")), str(r.get("entity", "")), name, str(r.get("status", "")),
+                      *(str(r.get(k, "")) for k in COUNT_KEYS))
     return table
 
 
@@ -62,7 +64,7 @@ def init() -> None:
 
 
 @app.command()
-def run(provider: Annotated[list[str] | None, typer.Option("--provider", "-p", help="ODS code(s); default all")] = None,
+def run(provider: Annotated[list[str] | None, typer.Option("--provider", "-p", help="ODS code(s); all if none")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False) -> None:
     """Load every enabled provider's new files (the nightly load without Airflow)."""
     from psirf.pipeline import enabled_providers, run_provider
@@ -76,9 +78,10 @@ def run(provider: Annotated[list[str] | None, typer.Option("--provider", "-p", h
         for code in codes:
             task = progress.add_task(f"{code}: loading", total=None)
             try:
-                batches = run_provider(code, run_id=run_id,
-                                       on_batch=lambda r, t=task, c=code: progress.update(
-                                           t, description=f"{c}: {Path(str(r.get('source_file'))).name} {r.get('status')}"))
+                def show(r: dict[str, Any], t: Any = task, c: str = code) -> None:
+                    progress.update(t, description=f"{c}: {Path(str(r.get('source_file'))).name} {r.get('status')}")
+
+                batches = run_provider(code, run_id=run_id, on_batch=show)
             except PsirfError as exc:
                 failed.append(code)
                 results.append({"provider_ods": code, "status": "failed", "message": str(exc)})
@@ -101,7 +104,7 @@ def run(provider: Annotated[list[str] | None, typer.Option("--provider", "-p", h
 
 @app.command()
 def load(file: Path, provider: Annotated[str, typer.Option("--provider", "-p", help="provider ODS code")],
-         entity: Annotated[str | None, typer.Option(help="incidents | safety_actions (default: from file name)")] = None,
+         entity: Annotated[str | None, typer.Option(help=ENTITY_HELP)] = None,
          as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Load one file for one provider."""
     from psirf.errors import BatchRejected
@@ -122,7 +125,7 @@ def load(file: Path, provider: Annotated[str, typer.Option("--provider", "-p", h
 
 @app.command()
 def check(file: Path, provider: Annotated[str, typer.Option("--provider", "-p", help="provider ODS code")],
-          entity: Annotated[str | None, typer.Option(help="incidents | safety_actions (default: from file name)")] = None,
+          entity: Annotated[str | None, typer.Option(help=ENTITY_HELP)] = None,
           rejects: Annotated[Path | None, typer.Option(help="CSV of rejected rows (default FILE.rejects.csv)")] = None,
           as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Validate a file as the nightly load would, writing nothing to the warehouse."""

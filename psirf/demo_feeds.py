@@ -12,7 +12,6 @@ Run ``python -m psirf.demo_feeds [OUT_HOME]`` to write the feeds for every regis
 
 # The vocabulary deliberately holds typographic quotes and en dashes: real exports do, and they are what breaks
 # naive decoding. Hence no RUF001 ("ambiguous character") in this file.
-# ruff: noqa: RUF001
 
 from __future__ import annotations
 

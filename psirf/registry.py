@@ -74,4 +74,5 @@ def get_provider(ods_code: str, providers: list[Provider] | None = None) -> Prov
     for p in providers:
         if p.ods_code == ods_code.strip().upper():
             return p
-    raise ConfigError(f"provider {ods_code!r} is not in the registry (known: {', '.join(p.ods_code for p in providers)})")
+    known = ", ".join(p.ods_code for p in providers)
+    raise ConfigError(f"provider {ods_code!r} is not in the registry (known: {known})")

@@ -36,7 +36,7 @@ def test_check_reports_counts_and_writes_nothing_to_the_warehouse(home, tmp_path
     result = runner.invoke(app, ["check", str(home_dir / expected["path"]), "--provider", "raj", "--json",
                                  "--rejects", str(rejects)])
     out = _json(result)
-    assert COUNTS <= set(out)
+    assert set(out) >= COUNTS
     assert (out["rows_in"], out["loaded"], out["quarantined"], out["duplicates"]) == (
         expected["rows_in"], expected["expected_loaded"], expected["expected_quarantined"],
         expected["expected_duplicates"])

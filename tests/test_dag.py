@@ -21,7 +21,7 @@ def _load_dag():
     spec = importlib.util.spec_from_file_location("psirf_nightly_dag", DAG_FILE)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.dag
+    return module.nightly_dag
 
 
 def test_dag_integrity():

@@ -26,7 +26,7 @@ def natural_keys(*columns: pd.Series) -> pd.Series:
 def row_hashes(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
     """SHA-256 of each row's canonical content (the given columns, in order); NULL hashes differently from ''."""
     def _cell(v: object) -> str:
-        return "\x00" if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v)  # type: ignore[call-overload]
+        return "\x00" if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v)
 
     records = frame[columns].astype(object).itertuples(index=False, name=None)
     return pd.Series(

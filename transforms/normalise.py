@@ -66,13 +66,17 @@ def parse_times(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     hours = pd.to_numeric(parts["h"], errors="coerce")
     minutes = pd.to_numeric(parts["m"], errors="coerce")
     ok = hours.between(0, 23) & minutes.between(0, 59)
-    text = hours.astype("Int64").astype("string").str.zfill(2) + ":" + minutes.astype("Int64").astype("string").str.zfill(2)
+    def two_digits(numbers: pd.Series) -> pd.Series:
+        return numbers.astype("Int64").astype("string").str.zfill(2)
+
+    text = two_digits(hours) + ":" + two_digits(minutes)
     out = text.where(ok.fillna(False).astype(bool)).astype("string")
     bad = values.notna() & out.isna()
     return out, bad
 
 
-def parse_bools(values: pd.Series, true_values: frozenset[str], false_values: frozenset[str]) -> tuple[pd.Series, pd.Series]:
+def parse_bools(values: pd.Series, true_values: frozenset[str],
+                false_values: frozenset[str]) -> tuple[pd.Series, pd.Series]:
     folded = fold(values)
     out = pd.Series(pd.NA, index=values.index, dtype="boolean")
     out = out.mask(folded.isin(true_values).fillna(False).astype(bool), True)
