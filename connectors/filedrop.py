@@ -47,7 +47,8 @@ class RawBatch:
     columns: list[str]
     frame: pd.DataFrame
     row_numbers: list[int]
-    malformed: list[tuple[int, str]] = field(default_factory=list)  # (row number, what was wrong)
+    # Rows that cannot become canonical rows at all: (row number, rule id, what was wrong). They are quarantined.
+    malformed: list[tuple[int, str, str]] = field(default_factory=list)
 
 
 def file_checksum(path: Path) -> str:
@@ -119,7 +120,7 @@ def read_csv(path: Path) -> RawBatch:
         raise BatchRejected(source, f"the header names these columns more than once: {dupes}")
     rows: list[list[str]] = []
     row_numbers: list[int] = []
-    malformed: list[tuple[int, str]] = []
+    malformed: list[tuple[int, str, str]] = []
     width = len(columns)
     row_number = 1
     try:
@@ -129,7 +130,7 @@ def read_csv(path: Path) -> RawBatch:
                 row_number -= 1  # blank line: not a row (a spreadsheet would not show it either)
                 continue
             if len(record) != width:
-                malformed.append((row_number, f"{len(record)} fields where the header has {width}"))
+                malformed.append((row_number, "row.malformed", f"{len(record)} fields where the header has {width}"))
                 continue
             rows.append(record)
             row_numbers.append(row_number)

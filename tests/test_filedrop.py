@@ -52,7 +52,7 @@ def test_ragged_row_kept_aside_with_row_number(tmp_path):
     path.write_text(HEADER + "1,ok,Low\r\n2,too,many,fields\r\n3,ok,None\r\n", encoding="utf-8")
     batch = read_csv(path)
     assert batch.frame["Datix ID"].tolist() == ["1", "3"]
-    assert batch.malformed == [(3, "4 fields where the header has 3")]
+    assert batch.malformed == [(3, "row.malformed", "4 fields where the header has 3")]
 
 
 def test_discover_matches_globs_and_skips_loaded_checksums(tmp_path):

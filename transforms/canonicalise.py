@@ -105,10 +105,10 @@ def canonicalise(raw: RawBatch, profile: MappingProfile, entity: str, ctx: Batch
     frame = raw.frame.copy()
     rows = pd.Series(raw.row_numbers, index=frame.index, dtype="int64")
     rows_in = len(frame) + len(raw.malformed)
-    for row_number, problem in raw.malformed:
+    for row_number, rule_id, problem in raw.malformed:
         issues.parts.append(pd.DataFrame([{"source_row_number": row_number, "source_record_id": None,
-                                           "rule_id": "row.malformed", "field": None, "found": problem,
-                                           "expected": "one value per header column"}]))
+                                           "rule_id": rule_id, "field": None, "found": problem,
+                                           "expected": "a complete record"}]))
 
     duplicated = frame.duplicated(keep="first")
     duplicates = int(duplicated.sum())
