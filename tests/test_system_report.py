@@ -1,0 +1,165 @@
+"""The system-wide report: built from the views on both engines, no shared table shows a count from 1 to 7,
+it renders in headless Chromium with its charts, and the DAG and CLI that build it are wired as designed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Engine
+from typer.testing import CliRunner
+
+from reports.system_report import build_system_report, report_path
+from tests.marts_builders import action, incident, insert, learning_response, link, patient, seed_organisations
+from warehouse.marts import refresh
+
+ROOT = Path(__file__).resolve().parent.parent
+AS_OF = dt.date(2026, 11, 15)  # the report covers occurred months 2025-11 … 2026-10
+CHROMIUM = os.environ.get("PSIRF_CHROMIUM", "/usr/bin/chromium")
+
+
+class _Cells(HTMLParser):
+    """Collects the text of every table data cell, and counts inline SVG charts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cells: list[str] = []
+        self.svgs = 0
+        self._in_td = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "td":
+            self._in_td = True
+            self.cells.append("")
+        self.svgs += tag == "svg"
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_td = self._in_td and tag != "td"
+
+    def handle_data(self, data: str) -> None:
+        if self._in_td:
+            self.cells[-1] += data.strip()
+
+
+def _fill(engine: Engine) -> None:
+    seed_organisations(engine)
+    incidents, patients = [], []
+    for n in range(60):  # RAJ: enough to publish; R1L: a middling provider; RDE: three incidents only
+        provider = "RAJ" if n < 40 else "R1L" if n < 57 else "RDE"
+        occurred = dt.date(2026, 1 + n % 6, 1 + n % 27)
+        inc = incident(provider, f"i{n}", occurred, reported=occurred + dt.timedelta(days=n % 40),
+                       harm=["5", "5", "4", "3", "2"][n % 5], doc=True if n % 5 == 3 else None)
+        incidents.append(inc)
+        patients.append(patient(inc, 1, harm=inc["physical_harm_code"], ethnicity="A" if n % 3 else "N",
+                                gender="1" if n % 2 else "2", bracket=str(8 + n % 5)))
+    insert(engine, "incident", incidents)
+    insert(engine, "incident_patient", patients)
+    responses = [learning_response("RAJ", f"lr{n}", kind="aar" if n % 2 else "psii", commissioned=dt.date(2026, 3, 1))
+                 for n in range(12)]
+    insert(engine, "learning_response", responses)
+    insert(engine, "learning_response_incident", [link(r, incidents[i]) for i, r in enumerate(responses)])
+    today = dt.date.today()
+    insert(engine, "safety_action", [
+        action("RAJ" if n < 30 else "R1L", f"a{n}", status="completed" if n % 3 == 0 else "open",
+               due=today + dt.timedelta(days=-10 if n % 2 else 10), completed=today if n % 3 == 0 else None,
+               system_wide=n % 4 == 0) for n in range(36)])
+    refresh(engine)
+
+
+def _small_counts(cells: list[str]) -> list[str]:
+    return [c for c in cells if c.isdigit() and 1 <= int(c) <= 7]
+
+
+def test_the_report_suppresses_every_shared_count(migrated_engine: Engine, tmp_path: Path) -> None:
+    _fill(migrated_engine)
+
+    path = build_system_report(migrated_engine, AS_OF, home=tmp_path)
+
+    assert path == report_path(AS_OF, tmp_path) and path.parent.name == "2026-11-15"
+    html = path.read_text(encoding="utf-8")
+    parsed = _Cells()
+    parsed.feed(html)
+    assert parsed.cells and _small_counts(parsed.cells) == []
+    assert "*" in parsed.cells  # RDE's three incidents are there, hidden
+    assert parsed.svgs >= 6  # trend, harm, candour, learning, actions, inequalities, timeliness
+    for title in ("Monthly trend by provider", "Harm profile", "Duty of Candour", "Learning responses",
+                  "Safety actions", "Harm and health inequalities", "Reporting timeliness"):
+        assert f"<h2>{title}</h2>" in html
+    assert "RAJ Mid And South Essex NHS Foundation Trust" in html
+    assert "free text" not in html.split("<body>")[1].split("Source:")[0]  # no canned text of the rows either
+    assert "<td class=\"total\">40</td>" in html  # RAJ's 40 incidents, a multiple of 5, published exactly
+
+
+@pytest.mark.parametrize("warehouse_url", ["duckdb"], indirect=True)
+def test_the_report_renders_in_headless_chromium(migrated_engine: Engine, tmp_path: Path) -> None:
+    if not (Path(CHROMIUM).exists() or shutil.which("chromium")):
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"chromium not found at {CHROMIUM}: run scripts/ensure_chromium.sh")
+        pytest.skip("chromium is not installed (scripts/ensure_chromium.sh)")
+    _fill(migrated_engine)
+    path = build_system_report(migrated_engine, AS_OF, home=tmp_path)
+    png = tmp_path / "report.png"
+    subprocess.run([CHROMIUM if Path(CHROMIUM).exists() else "chromium", "--headless", "--no-sandbox",
+                    "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'chromium'}",
+                    f"--screenshot={png}", "--window-size=1200,3000", path.as_uri()],
+                   check=True, capture_output=True, timeout=120)
+
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(png)
+    assert pixels.shape[:2] == (3000, 1200)
+    nhs_blue = (abs(pixels[..., 0] - 0x00 / 255) < 0.02) & (abs(pixels[..., 1] - 0x5E / 255) < 0.02) & (
+        abs(pixels[..., 2] - 0xB8 / 255) < 0.02)
+    assert nhs_blue.sum() > 5000  # headings and chart bars/lines drawn, not a blank page
+
+
+@pytest.mark.parametrize("warehouse_url", ["duckdb"], indirect=True)
+def test_psirf_report_system_writes_the_report(migrated_engine: Engine, warehouse_url: str, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from psirf.cli_analytics import analytics_app
+
+    _fill(migrated_engine)
+    migrated_engine.dispose()
+    monkeypatch.setenv("PSIRF_WAREHOUSE_URL", warehouse_url)
+    monkeypatch.setenv("PSIRF_HOME", str(tmp_path))
+    runner = CliRunner()
+
+    result = runner.invoke(analytics_app, ["report", "--system", "--as-of", "2026-11-15"])
+
+    assert result.exit_code == 0, result.output
+    assert report_path(AS_OF, tmp_path).exists()
+    assert runner.invoke(analytics_app, ["report"]).exit_code == 2
+
+
+def _load_dag() -> object:
+    spec = importlib.util.spec_from_file_location("psirf_system_report_dag", ROOT / "dags" / "psirf_system_report.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_dag_runs_on_the_marts_asset_and_parses_without_work() -> None:
+    module = _load_dag()
+    dag = module.system_report_dag  # type: ignore[attr-defined]
+    assert dag.dag_id == "psirf_system_report" and {"psirf", "report"} <= set(dag.tags)
+    assert dag.catchup is False and dag.start_date.tzinfo is not None and dag.doc_md
+    assert [(a.name, a.uri) for a in dag.timetable.asset_condition.objects] == [("psirf_marts", "x-psirf://warehouse/marts")]
+    assert dag.task_ids == ["build_report"]
+    task = dag.get_task("build_report")
+    assert task.retries >= 1 and task.retry_exponential_backoff
+
+    code = (f"import sys, importlib.util\nspec = importlib.util.spec_from_file_location('d', "
+            f"{str(ROOT / 'dags' / 'psirf_system_report.py')!r})\nm = importlib.util.module_from_spec(spec); "
+            "spec.loader.exec_module(m)\nprint(','.join(n for n in ('pandas', 'matplotlib', 'duckdb', 'psycopg', "
+            "'reports.system_report') if n in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.strip() == ""
