@@ -127,13 +127,17 @@ def load(file: Path, provider: Annotated[str, typer.Option("--provider", "-p", h
 def check(file: Path, provider: Annotated[str, typer.Option("--provider", "-p", help="provider ODS code")],
           entity: Annotated[str | None, typer.Option(help=ENTITY_HELP)] = None,
           rejects: Annotated[Path | None, typer.Option(help="CSV of rejected rows (default FILE.rejects.csv)")] = None,
+          report_dir: Annotated[Path | None, typer.Option(
+              help="folder for the feedback report: HTML, summary, CSV and Excel (default FILE.report/)")] = None,
           as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Validate a file as the nightly load would, writing nothing to the warehouse."""
+    """Validate a file as the nightly load would, writing nothing to the warehouse; write the feedback report."""
     from psirf.pipeline import check_file
 
     with console.status(f"checking {file.name}"):
-        result = _guard(check_file, file, provider, entity=entity, rejects_csv=rejects)
+        result = _guard(check_file, file, provider, entity=entity, rejects_csv=rejects, report_dir=report_dir)
     _report(result, as_json)
+    if not as_json and result.get("report_files"):
+        out.print(f"feedback report: {result['report_files']['html']} (with CSV and Excel of held-back rows)")
     if result["status"] == "rejected":
         raise typer.Exit(code=1)
 
