@@ -1,0 +1,501 @@
+"""LFPSE FHIR connector: reads STU3 ``AdverseEvent`` exports into patient-level raw string rows.
+
+LFPSE records reach the ICB as FHIR: one resource per file, a Bundle, or NDJSON (one resource per line). Harm is
+recorded per patient, so the reader emits one row per (event, patient) and an event without patients as one row
+with empty patient columns. Values are read by extension url (``.../StructureDefinition/<name>-<version>`` and
+nested ``url`` names), never by position, and codes stay exactly as LFPSE sends them: the mapping profile turns
+them into national codes. Like every connector it only reads: records that cannot become rows are listed in
+``RawBatch.malformed`` with a rule id; a file that is not JSON at all is rejected.
+
+Decisions (see also ``config/profiles/lfpse_fhir_v5.toml``):
+
+* Source record id is ``ResourceId`` (the LFPSE logical id): it is stable across updates and it is the only key a
+  FHIR deletion carries. ``ReferenceNumber`` (what people quote) is kept as the local reference and is required.
+* Taxonomy version comes from ``meta.profile`` ``patient-safety-adverse-event-<N>``, else from the LFPSE extension
+  urls. Any host is accepted (UAT ``psims-uat.azure-api.net`` for v5, ``developer.learn-from-patient-safety-
+  events.nhs.uk`` for v6); the path decides.
+* The published v5 taxonomy types the governance flags, ``IsAnonymous`` and ``DataSharingOptOut`` as Boolean:
+  ``valueBoolean`` becomes ``y``/``n``; a ``valueCode`` (``y``/``n``/``u``) is kept as sent.
+* ``LastUpdated`` is ``meta.lastUpdated`` converted to naive UTC seconds (``2026-10-30T13:05:09``); it must carry
+  a time zone, as a FHIR instant does. ``EventDate`` is the date part of ``AdverseEvent.date`` as recorded (local
+  calendar date, not converted), ``EventTime`` its HH:MM, else the estimated-date ``PreciseTime``.
+* Deletion: no public LFPSE export layout documents one. We read the FHIR-standard form (also what FHIR Bulk Data
+  uses for deleted resources): a transaction/batch/history Bundle entry with ``request.method = DELETE`` and
+  ``request.url = AdverseEvent/<id>``; its time is the Bundle's ``timestamp`` (else ``meta.lastUpdated``). Such a
+  row carries only ``ResourceId``, ``LastUpdated`` and ``Deleted = true``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from connectors.filedrop import RawBatch
+from psirf.errors import BatchRejected
+
+# Versions with a mapping profile. v6 is read with the v5 profile: the code lists we map (harm, gender, ethnicity,
+# age bracket, never event type) are taken as unchanged, and any code that did change surfaces as code.unknown.
+SUPPORTED_TAXONOMY_VERSIONS: frozenset[int] = frozenset({5, 6})
+
+_PROFILE_URL = re.compile(r"/StructureDefinition/patient-safety-adverse-event-(\d+)$")
+_EXTENSION_URL = re.compile(r"/StructureDefinition/([a-z][a-z0-9]*(?:-[a-z][a-z0-9]*)*)-(\d+)$")
+_DELETE_URL = re.compile(r"^(?:.*/)?AdverseEvent/([A-Za-z0-9.\-]{1,64})$")
+_INSTANT = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+_DATE_PREFIX = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:T(\d{2}:\d{2})(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})?)?$")
+_TIME_PREFIX = re.compile(r"^(\d{2}:\d{2})(?::\d{2}(?:\.\d+)?)?$")
+_BUNDLE_TYPES = frozenset({"collection", "transaction", "batch", "searchset", "history"})
+
+# Extension names (without the ``-<version>`` suffix) that only LFPSE uses: their presence marks an LFPSE record.
+LFPSE_EXTENSIONS = frozenset({
+    "adverse-event-estimated-date", "adverse-event-agent", "adverse-event-outcome", "adverse-event-process",
+    "adverse-event-risk-details", "adverse-event-went-well", "detection-factors", "adverse-event-classification",
+    "adverse-event-reference-metadata", "adverse-event-safety-challenges", "adverse-event-governance",
+    "patient-information", "location-details", "practitioner-details",
+})
+
+PATIENT_EXTENSION = "patient-information"
+
+
+@dataclass(frozen=True)
+class _Field:
+    column: str
+    extension: str  # LFPSE extension name without the version suffix
+    url: str  # nested extension url
+    many: bool = False  # 0..* in the taxonomy: repeated values are joined with "|"
+
+
+EVENT_FIELDS: tuple[_Field, ...] = (
+    _Field("ReferenceNumber", "adverse-event-reference-metadata", "ReferenceNumber"),
+    _Field("ApproximateDate", "adverse-event-estimated-date", "ApproximateDate"),
+    _Field("TodaysDate", "adverse-event-estimated-date", "TodaysDate"),
+    _Field("PreciseTime", "adverse-event-estimated-date", "PreciseTime"),
+    _Field("Organisation", "location-details", "Organisation", many=True),
+    _Field("ServiceArea", "location-details", "ServiceArea", many=True),
+    _Field("LocationWithinService", "location-details", "LocationWithinService"),
+    _Field("ResponsibleSpecialty", "location-details", "ResponsibleSpecialty"),
+    _Field("DutyOfCandour", "adverse-event-governance", "DutyOfCandour"),
+    _Field("NeverEvent", "adverse-event-governance", "NeverEvent"),
+    _Field("NeverEventType", "adverse-event-governance", "NeverEventType"),
+    _Field("SeriousIncident", "adverse-event-governance", "SeriousIncident"),
+    _Field("CqcNotify", "adverse-event-governance", "CqcNotify"),
+    _Field("HsibNotify", "adverse-event-governance", "HsibNotify"),
+    _Field("LocalAuthoritySafeguarding", "adverse-event-governance", "LocalAuthoritySafeguarding"),
+    _Field("IsAnonymous", "adverse-event-reference-metadata", "IsAnonymous"),
+    _Field("DataSharingOptOut", "adverse-event-reference-metadata", "DataSharingOptOut"),
+)
+PATIENT_FIELDS: tuple[_Field, ...] = tuple(_Field(name, PATIENT_EXTENSION, name) for name in (
+    "PatientSequence", "PhysicalHarm", "PsychologicalHarm", "AgeAtTimeOfIncidentDays", "AgeBracket", "Gender",
+    "PatientEthnicity", "StrengthOfAssociation", "ClinicalOutcome"))
+
+COLUMNS: list[str] = [
+    "ResourceId", "ReferenceNumber", "TaxonomyVersion", "LastUpdated", "Deleted", "EventType", "EventDate",
+    "EventTime", "ApproximateDate", "TodaysDate", "Organisation", "ServiceArea", "LocationWithinService",
+    "ResponsibleSpecialty", "Description", "DutyOfCandour", "NeverEvent", "NeverEventType", "SeriousIncident",
+    "CqcNotify", "HsibNotify", "LocalAuthoritySafeguarding", "IsAnonymous", "DataSharingOptOut",
+    *(f.column for f in PATIENT_FIELDS),
+]
+
+# Rule ids this reader puts in ``RawBatch.malformed``: description and how to fix, for the rule catalogue.
+RULES: dict[str, tuple[str, str]] = {
+    "fhir.invalid_json": (
+        "A line of an NDJSON file (or a Bundle entry) is not valid JSON or not a JSON object.",
+        "Re-export the file from LFPSE without editing it; every line must hold one complete FHIR resource."),
+    "fhir.not_adverse_event": (
+        "The record is a valid FHIR resource, but not an AdverseEvent (e.g. a Patient or OperationOutcome).",
+        "Export only AdverseEvent resources for the LFPSE feed; patients belong inside their event."),
+    "fhir.not_lfpse": (
+        "The AdverseEvent has no LFPSE profile (patient-safety-adverse-event-N) and no LFPSE extensions.",
+        "Send only records exported from LFPSE; events from other FHIR systems need their own feed."),
+    "fhir.unsupported_taxonomy": (
+        "The record uses an LFPSE taxonomy version the ICB has no mapping profile for.",
+        "Tell the ICB data team which taxonomy version the export uses so a mapping profile can be added; "
+        "then send the file again."),
+    "fhir.mixed_taxonomy": (
+        "The record's extensions name a different taxonomy version from its profile (or from each other).",
+        "Re-export the record from LFPSE; a record must use one taxonomy version throughout."),
+    "fhir.missing_element": (
+        "An element the ICB needs is missing (id, meta.lastUpdated, event type, ReferenceNumber, "
+        "DataSharingOptOut, a patient's PatientSequence, or a deletion's url or time).",
+        "Re-export the complete record from LFPSE; records exported by LFPSE always carry these elements."),
+    "fhir.invalid_value": (
+        "An element holds a value of the wrong shape (e.g. a single-valued item sent twice, a patient sequence "
+        "used twice, a timestamp without a time zone).",
+        "Re-export the record from LFPSE; if it still fails, send the record id to the ICB data team."),
+    "fhir.unsupported_entry": (
+        "A Bundle entry asks for an operation that cannot be applied to a record (e.g. PATCH, conditional delete).",
+        "Send full records (PUT/POST) and deletions as DELETE AdverseEvent/<id>."),
+}
+
+
+class _Malformed(Exception):
+    """One record that cannot become rows: its rule id and a description safe to store (no patient data)."""
+
+    def __init__(self, rule_id: str, problem: str) -> None:
+        super().__init__(problem)
+        self.rule_id = rule_id
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class _Record:
+    row_number: int
+    where: str  # "line 7", "entry 3", "line 2, entry 1": for messages
+    item: Any  # the parsed JSON (or the JSON error text when ``error`` is set)
+    error: str | None = None
+    request: dict[str, Any] | None = None  # Bundle entry request (transaction/batch/history)
+    bundle_time: str | None = None  # the enclosing Bundle's timestamp / meta.lastUpdated
+
+
+def read_fhir(path: Path, supported_versions: frozenset[int] = SUPPORTED_TAXONOMY_VERSIONS) -> RawBatch:
+    """Read an AdverseEvent JSON, a Bundle or NDJSON into patient-level string rows (see module docstring).
+
+    Row numbers: the NDJSON line, the Bundle entry (1-based), or 1 for a single resource; all rows of one event
+    share it (``PatientSequence`` tells them apart).
+    """
+    source = str(path)
+    text, encoding = _decode(path.read_bytes(), source)
+    rows: list[dict[str, str]] = []
+    row_numbers: list[int] = []
+    malformed: list[tuple[int, str, str]] = []
+    for record in _records(text, source):
+        try:
+            produced = _rows_for(record, supported_versions)
+        except _Malformed as bad:
+            malformed.append((record.row_number, bad.rule_id, f"{record.where}: {bad.problem}"))
+            continue
+        rows.extend(produced)
+        row_numbers.extend([record.row_number] * len(produced))
+    frame = pd.DataFrame(rows, columns=COLUMNS, dtype="string") if rows else pd.DataFrame(
+        {c: pd.Series(dtype="string") for c in COLUMNS})
+    return RawBatch(source_file=source, encoding=encoding, columns=list(COLUMNS), frame=frame,
+                    row_numbers=row_numbers, malformed=malformed)
+
+
+# --- file layout -----------------------------------------------------------------------------------------------
+
+def _decode(data: bytes, source: str) -> tuple[str, str]:
+    if not data.strip():
+        raise BatchRejected(source, "the file is empty")
+    encoding = "utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8"
+    try:
+        return data.decode(encoding), encoding
+    except UnicodeDecodeError as exc:
+        raise BatchRejected(source, f"is not UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}); FHIR JSON "
+                                    f"must be UTF-8: re-export it from LFPSE") from None
+
+
+def _records(text: str, source: str) -> Iterator[_Record]:
+    """Whole-document JSON (a resource or a Bundle), else NDJSON; neither rejects the file."""
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as whole_error:
+        yield from _ndjson(text, source, whole_error)
+        return
+    if not isinstance(document, dict):
+        raise BatchRejected(source, f"holds a JSON {type(document).__name__}, not a FHIR resource or Bundle")
+    if document.get("resourceType") == "Bundle":
+        kind = document.get("type")
+        if kind not in _BUNDLE_TYPES:
+            raise BatchRejected(source, f"is a Bundle of type {kind!r}; expected one of {sorted(_BUNDLE_TYPES)}")
+        yield from _bundle_entries(document, row_number=None, where="")
+        return
+    yield _Record(row_number=1, where="resource", item=document)
+
+
+def _ndjson(text: str, source: str, whole_error: json.JSONDecodeError) -> Iterator[_Record]:
+    parsed: list[_Record] = []
+    objects = 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue  # blank lines (e.g. a trailing newline) are not records
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as exc:
+            parsed.append(_Record(number, f"line {number}", None, error=f"not valid JSON ({exc.msg} at column "
+                                                                         f"{exc.colno})"))
+            continue
+        if not isinstance(item, dict):
+            parsed.append(_Record(number, f"line {number}", None,
+                                  error=f"a JSON {type(item).__name__}, not a FHIR resource"))
+            continue
+        objects += 1
+        parsed.append(_Record(number, f"line {number}", item))
+    if objects == 0:
+        raise BatchRejected(source, f"is neither JSON nor NDJSON: {whole_error.msg} at line {whole_error.lineno} "
+                                    f"column {whole_error.colno}")
+    for record in parsed:
+        if isinstance(record.item, dict) and record.item.get("resourceType") == "Bundle":
+            # FHIR Bulk Data reports deletions as one transaction Bundle per NDJSON line.
+            if record.item.get("type") not in _BUNDLE_TYPES:
+                yield _Record(record.row_number, record.where, None, error=(
+                    f"a Bundle of type {record.item.get('type')!r}; expected one of {sorted(_BUNDLE_TYPES)}"))
+                continue
+            yield from _bundle_entries(record.item, row_number=record.row_number, where=record.where + ", ")
+        else:
+            yield record
+
+
+def _bundle_entries(bundle: dict[str, Any], row_number: int | None, where: str) -> Iterator[_Record]:
+    meta = bundle.get("meta")
+    bundle_time = bundle.get("timestamp") or (meta.get("lastUpdated") if isinstance(meta, dict) else None)
+    entries = bundle.get("entry") or []
+    if not isinstance(entries, list):
+        entries = [entries]
+    for index, entry in enumerate(entries, start=1):
+        number = row_number if row_number is not None else index
+        label = f"{where}entry {index}"
+        if not isinstance(entry, dict):
+            yield _Record(number, label, None, error="the Bundle entry is not a JSON object")
+            continue
+        request = entry.get("request") if isinstance(entry.get("request"), dict) else None
+        yield _Record(number, label, entry.get("resource"), request=request,
+                      bundle_time=bundle_time if isinstance(bundle_time, str) else None)
+
+
+# --- one record ------------------------------------------------------------------------------------------------
+
+def _rows_for(record: _Record, supported: frozenset[int]) -> list[dict[str, str]]:
+    if record.error is not None:
+        raise _Malformed("fhir.invalid_json", record.error)
+    method = str((record.request or {}).get("method", "")).upper()
+    if method == "DELETE":
+        return [_deletion(record)]
+    if method not in ("", "POST", "PUT"):
+        raise _Malformed("fhir.unsupported_entry", f"request.method {method}; expected PUT, POST or DELETE")
+    resource = record.item
+    if resource is None:
+        raise _Malformed("fhir.missing_element", "the Bundle entry has no resource; expected an AdverseEvent")
+    if not isinstance(resource, dict):
+        raise _Malformed("fhir.invalid_json", "the resource is not a JSON object")
+    kind = resource.get("resourceType")
+    if kind != "AdverseEvent":
+        found = f"a {kind} resource" if isinstance(kind, str) and kind else "JSON without a resourceType"
+        raise _Malformed("fhir.not_adverse_event", f"{found}; expected an LFPSE AdverseEvent")
+    return _event_rows(resource, supported)
+
+
+def _deletion(record: _Record) -> dict[str, str]:
+    url = str((record.request or {}).get("url", "")).strip()
+    if not url:
+        raise _Malformed("fhir.missing_element", "DELETE entry without request.url; expected AdverseEvent/<id>")
+    if "?" in url:
+        raise _Malformed("fhir.unsupported_entry", f"conditional delete {url!r}; expected AdverseEvent/<id>")
+    match = _DELETE_URL.match(url)
+    if match is None:
+        if re.match(r"^(?:.*/)?[A-Z][A-Za-z]+/[^/]+$", url):
+            raise _Malformed("fhir.not_adverse_event", f"DELETE {url!r} is not for an AdverseEvent")
+        raise _Malformed("fhir.invalid_value", f"DELETE url {url!r}; expected AdverseEvent/<id>")
+    if not record.bundle_time:
+        raise _Malformed("fhir.missing_element", f"DELETE AdverseEvent/{match.group(1)} in a Bundle without "
+                                                 "timestamp or meta.lastUpdated; expected the time of the deletion")
+    row = dict.fromkeys(COLUMNS, "")
+    row.update(ResourceId=match.group(1), LastUpdated=_utc_seconds(record.bundle_time, "Bundle.timestamp"),
+               Deleted="true")
+    return row
+
+
+def _event_rows(event: dict[str, Any], supported: frozenset[int]) -> list[dict[str, str]]:
+    resource_id = event.get("id")
+    if not isinstance(resource_id, str) or not resource_id.strip():
+        raise _Malformed("fhir.missing_element", "AdverseEvent without id; expected the LFPSE resource id")
+    label = f"AdverseEvent {resource_id}"
+    version = _taxonomy_version(event, label)
+    if version not in supported:
+        raise _Malformed("fhir.unsupported_taxonomy", f"{label}: taxonomy version {version}; expected one of "
+                                                      f"{sorted(supported)}")
+    contained = [c for c in event.get("contained") or [] if isinstance(c, dict)]
+    holders = [event, *(c for c in contained if c.get("resourceType") != "Patient")]
+    row = dict.fromkeys(COLUMNS, "")
+    row.update(ResourceId=resource_id, TaxonomyVersion=str(version), Deleted="false")
+    meta = event.get("meta") if isinstance(event.get("meta"), dict) else {}
+    last_updated = meta.get("lastUpdated")
+    if not last_updated:
+        raise _Malformed("fhir.missing_element", f"{label}: no meta.lastUpdated; expected the time LFPSE last "
+                                                 "changed the record")
+    row["LastUpdated"] = _utc_seconds(last_updated, f"{label}: meta.lastUpdated")
+    row["EventType"] = _event_type(event, label)
+    date_value = event.get("date")
+    if date_value is not None:
+        if not isinstance(date_value, str):
+            raise _Malformed("fhir.invalid_value", f"{label}: date is not a string; expected a FHIR dateTime")
+        match = _DATE_PREFIX.match(date_value)
+        row["EventDate"] = match.group(1) if match else date_value  # kept as sent: the transform names it
+        row["EventTime"] = (match.group(2) or "") if match else ""
+    description = event.get("description")
+    if description is not None:
+        if not isinstance(description, str):
+            raise _Malformed("fhir.invalid_value", f"{label}: description is not a string")
+        row["Description"] = description
+    for field in EVENT_FIELDS:
+        row[field.column] = _value(_nested(holders, field, version, label), field, label)
+    if not row["EventTime"] and row["PreciseTime"]:
+        precise = _TIME_PREFIX.match(row["PreciseTime"])
+        row["EventTime"] = precise.group(1) if precise else row["PreciseTime"]
+    del row["PreciseTime"]
+    today = _DATE_PREFIX.match(row["TodaysDate"])
+    if today:
+        row["TodaysDate"] = today.group(1)
+    for column in ("ReferenceNumber", "DataSharingOptOut"):
+        if not row[column]:
+            raise _Malformed("fhir.missing_element", f"{label}: no {column} in adverse-event-reference-metadata-"
+                                                     f"{version}; LFPSE exports always carry it")
+    patients = [_patient(p, version, label) for p in contained if p.get("resourceType") == "Patient"]
+    if not patients:
+        return [row]
+    seen: dict[int, int] = {}
+    for values in patients:
+        sequence = int(values["PatientSequence"])
+        seen[sequence] = seen.get(sequence, 0) + 1
+    repeated = sorted(s for s, n in seen.items() if n > 1)
+    if repeated:
+        raise _Malformed("fhir.invalid_value", f"{label}: PatientSequence {repeated} used by more than one "
+                                               "patient; expected one sequence number per patient")
+    patients.sort(key=lambda values: int(values["PatientSequence"]))
+    return [{**row, **values} for values in patients]
+
+
+def _taxonomy_version(event: dict[str, Any], label: str) -> int:
+    """From meta.profile, else the LFPSE extension urls; all of them must agree."""
+    meta = event.get("meta") if isinstance(event.get("meta"), dict) else {}
+    profiles = meta.get("profile") or []
+    if isinstance(profiles, str):
+        profiles = [profiles]
+    from_profile = {int(m.group(1)) for p in profiles if isinstance(p, str) and (m := _PROFILE_URL.search(p))}
+    from_extensions: set[int] = set()
+    for holder in [event, *(c for c in event.get("contained") or [] if isinstance(c, dict))]:
+        for ext in _extensions(holder):
+            m = _EXTENSION_URL.search(str(ext.get("url", "")))
+            if m and m.group(1) in LFPSE_EXTENSIONS:
+                from_extensions.add(int(m.group(2)))
+    if not from_profile and not from_extensions:
+        raise _Malformed("fhir.not_lfpse", f"{label}: no patient-safety-adverse-event-N profile and no LFPSE "
+                                           "extension; expected an LFPSE record")
+    versions = from_profile | from_extensions
+    if len(versions) > 1:
+        raise _Malformed("fhir.mixed_taxonomy", f"{label}: taxonomy versions {sorted(versions)} (profile "
+                                                f"{sorted(from_profile)}, extensions {sorted(from_extensions)}); "
+                                                "expected one version")
+    return versions.pop()
+
+
+def _event_type(event: dict[str, Any], label: str) -> str:
+    """STU3 ``AdverseEvent.type`` (R4 renamed it ``event``, which some v6 senders use): its coding's code."""
+    codes: list[str] = []
+    for element in ("type", "event"):
+        concept = event.get(element)
+        if isinstance(concept, dict):
+            codes += [c["code"] for c in concept.get("coding") or []
+                      if isinstance(c, dict) and isinstance(c.get("code"), str) and c["code"].strip()]
+    distinct = sorted(set(codes))
+    if not distinct:
+        raise _Malformed("fhir.missing_element", f"{label}: no event type (type.coding.code); expected incident, "
+                                                 "outcome, risk or goodCare")
+    if len(distinct) > 1:
+        raise _Malformed("fhir.invalid_value", f"{label}: several event types {distinct}; expected one")
+    return distinct[0]
+
+
+def _patient(patient: dict[str, Any], version: int, label: str) -> dict[str, str]:
+    values = {f.column: _value(_nested([patient], f, version, label), f, label) for f in PATIENT_FIELDS}
+    sequence = values["PatientSequence"]
+    if not sequence:
+        raise _Malformed("fhir.missing_element", f"{label}: a contained Patient has no PatientSequence in "
+                                                 f"{PATIENT_EXTENSION}-{version}; expected 1, 2, 3, ...")
+    if not sequence.isdigit():
+        raise _Malformed("fhir.invalid_value", f"{label}: PatientSequence is not a whole number")
+    return values
+
+
+# --- extensions ------------------------------------------------------------------------------------------------
+
+def _extensions(holder: dict[str, Any]) -> list[dict[str, Any]]:
+    found = holder.get("extension") or []
+    return [e for e in found if isinstance(e, dict)] if isinstance(found, list) else []
+
+
+def _url_is(url: object, name: str, version: int) -> bool:
+    m = _EXTENSION_URL.search(str(url))
+    return bool(m) and m.group(1) == name and int(m.group(2)) == version
+
+
+def _nested(holders: list[dict[str, Any]], field: _Field, version: int, label: str) -> list[dict[str, Any]]:
+    """The nested extensions named ``field.url`` inside the (single) ``field.extension``-version extension."""
+    parents = [e for h in holders for e in _extensions(h) if _url_is(e.get("url"), field.extension, version)]
+    if len(parents) > 1:
+        raise _Malformed("fhir.invalid_value", f"{label}: extension {field.extension}-{version} appears "
+                                               f"{len(parents)} times; expected at most once")
+    if not parents:
+        return []
+    return [e for e in _extensions(parents[0]) if _sub_url(e.get("url")) == field.url]
+
+
+def _sub_url(url: object) -> str:
+    """Nested urls are plain names (``PatientSequence``); a full url ending in ``/PatientSequence`` also counts."""
+    return str(url).rsplit("/", 1)[-1]
+
+
+def _value(nested: list[dict[str, Any]], field: _Field, label: str) -> str:
+    values = [v for v in (_scalar(e, field, label) for e in nested) if v != ""]
+    if len(values) > 1 and not field.many:
+        raise _Malformed("fhir.invalid_value", f"{label}: {field.column} appears {len(values)} times; expected "
+                                               "at most one value")
+    return "|".join(values)
+
+
+_STRING_VALUES = ("valueCode", "valueString", "valueDate", "valueDateTime", "valueTime", "valueId", "valueUri",
+                  "valueInstant")
+_INTEGER_VALUES = ("valueInteger", "valuePositiveInt", "valueUnsignedInt")
+
+
+def _scalar(ext: dict[str, Any], field: _Field, label: str) -> str:
+    """One nested extension's value as text; booleans as LFPSE yes/no codes ``y``/``n``."""
+    keys = [k for k in ext if k.startswith("value")]
+    if not keys:
+        return ""
+    if len(keys) > 1:
+        raise _Malformed("fhir.invalid_value", f"{label}: {field.column} has several values {keys}; expected one")
+    key, value = keys[0], ext[keys[0]]
+    wrong = _Malformed("fhir.invalid_value", f"{label}: {field.column} {key} holds a JSON "
+                                             f"{type(value).__name__}; expected a {key[5:]}")
+    if key == "valueBoolean":
+        if not isinstance(value, bool):
+            raise wrong
+        return "y" if value else "n"
+    if key in _INTEGER_VALUES or key == "valueDecimal":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise wrong
+        return str(value)
+    if key in _STRING_VALUES:
+        if not isinstance(value, str):
+            raise wrong
+        return value
+    if key in ("valueCoding", "valueCodeableConcept"):
+        codings = [value] if key == "valueCoding" else (value.get("coding") if isinstance(value, dict) else None)
+        codes = sorted({c.get("code") for c in codings or [] if isinstance(c, dict) and isinstance(c.get("code"),
+                                                                                                    str)})
+        if len(codes) != 1:
+            raise wrong
+        return str(codes[0])
+    raise _Malformed("fhir.invalid_value", f"{label}: {field.column} is a {key[5:]}; expected a code, string, "
+                                           "integer, boolean or date")
+
+
+def _utc_seconds(value: object, what: str) -> str:
+    """A FHIR instant as naive UTC to the second, so the profile needs one datetime format."""
+    match = _INSTANT.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise _Malformed("fhir.invalid_value", f"{what} is {value!r}; expected an instant with a time zone, "
+                                               "e.g. 2026-10-30T14:05:09+01:00")
+    zone = "+00:00" if match.group(2) == "Z" else match.group(2)
+    try:
+        moment = dt.datetime.fromisoformat(match.group(1) + zone)
+    except ValueError:
+        raise _Malformed("fhir.invalid_value", f"{what} is {value!r}, which is not a real date and time") from None
+    return moment.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="seconds")
