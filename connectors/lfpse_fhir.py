@@ -314,8 +314,8 @@ def _event_rows(event: dict[str, Any], supported: frozenset[int]) -> list[dict[s
     holders = [event, *(c for c in contained if c.get("resourceType") != "Patient")]
     row = dict.fromkeys(COLUMNS, "")
     row.update(ResourceId=resource_id, TaxonomyVersion=str(version), Deleted="false")
-    meta = event.get("meta") if isinstance(event.get("meta"), dict) else {}
-    last_updated = meta.get("lastUpdated")
+    meta = event.get("meta")
+    last_updated = meta.get("lastUpdated") if isinstance(meta, dict) else None
     if not last_updated:
         raise _Malformed("fhir.missing_element", f"{label}: no meta.lastUpdated; expected the time LFPSE last "
                                                  "changed the record")
@@ -363,8 +363,8 @@ def _event_rows(event: dict[str, Any], supported: frozenset[int]) -> list[dict[s
 
 def _taxonomy_version(event: dict[str, Any], label: str) -> int:
     """From meta.profile, else the LFPSE extension urls; all of them must agree."""
-    meta = event.get("meta") if isinstance(event.get("meta"), dict) else {}
-    profiles = meta.get("profile") or []
+    meta = event.get("meta")
+    profiles = (meta.get("profile") if isinstance(meta, dict) else None) or []
     if isinstance(profiles, str):
         profiles = [profiles]
     from_profile = {int(m.group(1)) for p in profiles if isinstance(p, str) and (m := _PROFILE_URL.search(p))}
@@ -422,7 +422,7 @@ def _extensions(holder: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _url_is(url: object, name: str, version: int) -> bool:
     m = _EXTENSION_URL.search(str(url))
-    return bool(m) and m.group(1) == name and int(m.group(2)) == version
+    return m is not None and m.group(1) == name and int(m.group(2)) == version
 
 
 def _nested(holders: list[dict[str, Any]], field: _Field, version: int, label: str) -> list[dict[str, Any]]:
@@ -478,7 +478,7 @@ def _scalar(ext: dict[str, Any], field: _Field, label: str) -> str:
         return value
     if key in ("valueCoding", "valueCodeableConcept"):
         codings = [value] if key == "valueCoding" else (value.get("coding") if isinstance(value, dict) else None)
-        codes = sorted({c.get("code") for c in codings or [] if isinstance(c, dict) and isinstance(c.get("code"),
+        codes = sorted({str(c["code"]) for c in codings or [] if isinstance(c, dict) and isinstance(c.get("code"),
                                                                                                     str)})
         if len(codes) != 1:
             raise wrong
