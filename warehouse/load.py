@@ -64,6 +64,9 @@ class LedgerEntry:
     quarantined: int
     duplicates: int
     started_at: dt.datetime  # naive UTC
+    loaded: int | None = None  # valid source rows; None: the primary entity's record count (one row per record)
+    schema_drift: str | None = None  # source columns the profile does not know, reported in the ledger
+    watermark: dt.datetime | None = None  # incremental sources: cursor to store once this batch commits
 
 
 @dataclass
@@ -83,6 +86,8 @@ class LoadResult:
     quarantined: int
     duplicates: int
     message: str | None
+    superseded: int = 0
+    deleted: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -92,7 +97,8 @@ class LoadResult:
 class _Counts:
     inserted: int
     updated: int
-    unchanged: int
+    unchanged: int  # includes superseded: received, but the warehouse already holds a newer version
+    superseded: int = 0
 
     @property
     def loaded(self) -> int:
@@ -213,16 +219,27 @@ def _key_join(conn: Connection, table: sa.Table, left: str, right: str) -> str:
     return " AND ".join(f"{left}.{_q(conn, c.name)} = {right}.{_q(conn, c.name)}" for c in table.primary_key.columns)
 
 
+def _older(table: sa.Table, staged: str, target: str) -> str:
+    """SQL that is true when the staged version is older than the warehouse's: the newest source update wins."""
+    if "source_updated_at" not in table.c:
+        return "FALSE"
+    return f"({staged}.source_updated_at < {target}.source_updated_at)"
+
+
 def _count_changes(conn: Connection, table: sa.Table, staging: str) -> _Counts:
-    """Classify the staged rows against the target before merging: new key, changed hash, or same hash."""
+    """Classify the staged rows against the target before merging: new, changed, older than held, or same."""
     first_key = _q(conn, table.primary_key.columns[0].name)
+    older = _older(table, "s", "t")
     row = conn.exec_driver_sql(
         f"""SELECT COUNT(*) - COUNT(t.{first_key}),
-                   COALESCE(SUM(CASE WHEN t.row_hash <> s.row_hash THEN 1 ELSE 0 END), 0),
-                   COALESCE(SUM(CASE WHEN t.row_hash = s.row_hash THEN 1 ELSE 0 END), 0)
+                   COALESCE(SUM(CASE WHEN t.row_hash <> s.row_hash AND NOT COALESCE({older}, FALSE)
+                                     THEN 1 ELSE 0 END), 0),
+                   COALESCE(SUM(CASE WHEN t.row_hash = s.row_hash OR COALESCE({older}, FALSE) THEN 1 ELSE 0 END), 0),
+                   COALESCE(SUM(CASE WHEN t.row_hash <> s.row_hash AND COALESCE({older}, FALSE)
+                                     THEN 1 ELSE 0 END), 0)
             FROM {staging} s LEFT JOIN {_q(conn, table.name)} t ON {_key_join(conn, table, "t", "s")}"""
     ).one()
-    return _Counts(inserted=int(row[0]), updated=int(row[1]), unchanged=int(row[2]))
+    return _Counts(inserted=int(row[0]), updated=int(row[1]), unchanged=int(row[2]), superseded=int(row[3]))
 
 
 def _merge_table(conn: Connection, table: sa.Table, staging: str, now: dt.datetime) -> None:
@@ -238,7 +255,8 @@ def _merge_table(conn: Connection, table: sa.Table, staging: str, now: dt.dateti
                 SELECT {column_list}, CAST(:now AS TIMESTAMP), CAST(:now AS TIMESTAMP) FROM {staging}
                 ON CONFLICT ({", ".join(_q(conn, k) for k in keys)}) DO UPDATE
                 SET {assignments}, updated_at = excluded.updated_at
-                WHERE {target}.row_hash <> excluded.row_hash"""
+                WHERE {target}.row_hash <> excluded.row_hash
+                  AND NOT COALESCE({_older(table, "excluded", target)}, FALSE)"""
         ),
         {"now": now},
     )
@@ -252,6 +270,53 @@ def _prune_patients(conn: Connection, staged: dict[str, str]) -> None:
             WHERE incident_key IN (SELECT incident_key FROM {incidents})
               AND incident_patient_key NOT IN (SELECT incident_patient_key FROM {staged["incident_patients"]})"""
     )
+
+
+def _apply_deletions(conn: Connection, table: sa.Table, frame: pd.DataFrame, batch_id: str,
+                     now: dt.datetime) -> tuple[str, int]:
+    """Mark records deleted upstream, unless the warehouse holds a version newer than the deletion."""
+    key = table.primary_key.columns[0].name
+    staging = f"stg_del_{table.name}"
+    deletions = frame[[key, "source_updated_at"]].drop_duplicates(subset=[key], keep="last")
+    if is_duckdb(conn):
+        view = f"psirf_del_{table.name}"
+        conn.exec_driver_sql(f"CREATE OR REPLACE TEMP TABLE {staging} ({key} VARCHAR, source_updated_at TIMESTAMP)")
+        raw = conn.connection.driver_connection
+        raw.register(view, deletions)  # type: ignore[union-attr]
+        try:
+            conn.exec_driver_sql(f"INSERT INTO {staging} SELECT CAST({key} AS VARCHAR), "
+                                 f"CAST(source_updated_at AS TIMESTAMP) FROM {view}")
+        finally:
+            raw.unregister(view)  # type: ignore[union-attr]
+    else:
+        conn.exec_driver_sql(f"CREATE TEMP TABLE {staging} ({key} VARCHAR, source_updated_at TIMESTAMP) "
+                             "ON COMMIT DROP")
+        values = deletions.astype(object).where(deletions.notna(), None)
+        raw = conn.connection.driver_connection
+        with raw.cursor() as cursor, cursor.copy(f"COPY {staging} FROM STDIN") as copy:  # type: ignore[union-attr]
+            for row in values.itertuples(index=False, name=None):
+                copy.write_row(row)
+    target = _q(conn, table.name)
+    applies = (f"{target}.{key} = d.{key} AND {target}.is_deleted = FALSE AND ({target}.source_updated_at IS NULL "
+               f"OR d.source_updated_at IS NULL OR d.source_updated_at >= {target}.source_updated_at)")
+    count = conn.exec_driver_sql(f"SELECT COUNT(*) FROM {target}, {staging} d WHERE {applies}").scalar_one()
+    conn.execute(sa.text(
+        f"""UPDATE {target} SET is_deleted = TRUE, batch_id = :batch, updated_at = CAST(:now AS TIMESTAMP),
+                   source_updated_at = COALESCE(d.source_updated_at, {target}.source_updated_at)
+            FROM {staging} d WHERE {applies}"""), {"batch": batch_id, "now": now})
+    return staging, int(count)
+
+
+def _upsert_watermark(conn: Connection, entry: LedgerEntry, now: dt.datetime) -> None:
+    """Advance the source's cursor in the batch's own transaction: it moves only if the data committed."""
+    conn.execute(sa.text(
+        """INSERT INTO source_watermark (provider_ods, entity, cursor_value, batch_id, updated_at)
+           VALUES (:ods, :entity, :cursor, :batch, :now)
+           ON CONFLICT (provider_ods, entity) DO UPDATE
+           SET cursor_value = excluded.cursor_value, batch_id = excluded.batch_id, updated_at = excluded.updated_at
+           WHERE source_watermark.cursor_value < excluded.cursor_value"""),
+        {"ods": entry.provider_ods, "entity": entry.entity, "cursor": entry.watermark, "batch": entry.batch_id,
+         "now": now})
 
 
 def _insert_quarantine(conn: Connection, frame: pd.DataFrame) -> str:
@@ -284,6 +349,9 @@ def _insert_ledger(conn: Connection, entry: LedgerEntry, result: LoadResult) -> 
             unchanged=result.unchanged,
             quarantined=result.quarantined,
             duplicates=result.duplicates,
+            superseded=result.superseded,
+            deleted=result.deleted,
+            schema_drift=entry.schema_drift,
             status=result.status,
             message=result.message,
             started_at=entry.started_at,
@@ -293,8 +361,10 @@ def _insert_ledger(conn: Connection, entry: LedgerEntry, result: LoadResult) -> 
 
 
 def _result(
-    entry: LedgerEntry, status: str, counts: _Counts, quarantined: int, duplicates: int, message: str | None
+    entry: LedgerEntry, status: str, counts: _Counts, quarantined: int, duplicates: int, message: str | None,
+    deleted: int = 0,
 ) -> LoadResult:
+    loaded = entry.loaded if entry.loaded is not None and status == "loaded" else counts.loaded
     return LoadResult(
         batch_id=entry.batch_id,
         provider_ods=entry.provider_ods,
@@ -302,13 +372,15 @@ def _result(
         source_file=entry.source_file,
         status=status,
         rows_in=entry.rows_in,
-        loaded=counts.loaded,
+        loaded=loaded,
         inserted=counts.inserted,
         updated=counts.updated,
         unchanged=counts.unchanged,
         quarantined=quarantined,
         duplicates=duplicates,
         message=message,
+        superseded=counts.superseded,
+        deleted=deleted,
     )
 
 
@@ -339,6 +411,7 @@ def load_batch(
     tables: dict[str, pd.DataFrame],
     quarantine: pd.DataFrame,
     quality: BatchQuality | None = None,
+    deletions: dict[str, pd.DataFrame] | None = None,
 ) -> LoadResult:
     """Load one batch in one transaction and record it in the ledger.
 
@@ -347,6 +420,8 @@ def load_batch(
     ``quarantine`` has the quarantine table's columns. Raises :class:`LoadError` (nothing written) when the frames
     are inconsistent, :class:`ConservationError` when the counts do not add up to ``entry.rows_in``.
     ``quality`` (optional) is the batch's data-quality results, written in the same transaction as the ledger row.
+    ``deletions`` (optional) maps table keys to frames of (primary key, ``source_updated_at``) deleted upstream.
+    ``entry.watermark`` (optional) advances the source's cursor in the same transaction.
     """
     if not tables:
         raise LoadError(f"batch {entry.batch_id}: no tables to load")
@@ -360,6 +435,7 @@ def load_batch(
     with engine.begin() as conn:
         staged = {key: _stage(conn, _TABLES[key], frame) for key, frame in frames.items()}
         counts = {key: _count_changes(conn, _TABLES[key], staging) for key, staging in staged.items()}
+        deleted = 0
         result = _result(entry, "loaded", counts[primary], entry.quarantined, entry.duplicates, None)
         # Checked before anything is merged; the ledger's CHECK constraint is the backstop at insert time.
         if result.rows_in != result.loaded + result.quarantined + result.duplicates:
@@ -372,6 +448,14 @@ def load_batch(
             _merge_table(conn, _TABLES[key], staging, now)
         if "incident_patients" in staged:
             _prune_patients(conn, staged)
+        for key, frame in (deletions or {}).items():
+            if len(frame):
+                staging, applied = _apply_deletions(conn, _TABLES[key], frame, entry.batch_id, now)
+                staged[f"del_{key}"] = staging
+                deleted += applied if key == primary else 0
+        result = dataclasses.replace(result, deleted=deleted)
+        if entry.watermark is not None:
+            _upsert_watermark(conn, entry, now)
         if held_back is not None:
             staged["quarantine"] = _insert_quarantine(conn, held_back)
         _insert_ledger(conn, entry, result)

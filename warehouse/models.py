@@ -92,7 +92,9 @@ class Incident(Provenance, Base):
     category_code: Mapped[str | None] = mapped_column(String(60), comment="NRLS level-1 category key")
     category_source: Mapped[str | None] = mapped_column(String(200), comment="Category as sent, verbatim")
     subcategory_source: Mapped[str | None] = mapped_column(String(200))
-    physical_harm_code: Mapped[str] = mapped_column(String(2), comment="LFPSE level-of-physical-harm code")
+    physical_harm_code: Mapped[str | None] = mapped_column(
+        String(2), comment="LFPSE level-of-physical-harm code; NULL only for an LFPSE event with no patient"
+    )
     physical_harm_source: Mapped[str | None] = mapped_column(String(200), comment="Harm label as sent, verbatim")
     psychological_harm_code: Mapped[str | None] = mapped_column(String(2), comment="LFPSE psychological harm")
     psychological_harm_source: Mapped[str | None] = mapped_column(String(200))
@@ -110,6 +112,20 @@ class Incident(Provenance, Base):
     duty_of_candour: Mapped[bool | None] = mapped_column(Boolean, comment="Duty of Candour applies")
     duty_of_candour_source: Mapped[str | None] = mapped_column(String(100))
     never_event: Mapped[bool | None] = mapped_column(Boolean)
+    never_event_type_code: Mapped[str | None] = mapped_column(String(4), comment="LFPSE never-event-type code")
+    serious_incident: Mapped[bool | None] = mapped_column(Boolean, comment="Legacy Serious Incident flag")
+    cqc_notify: Mapped[bool | None] = mapped_column(Boolean, comment="Reported to the CQC")
+    hsib_notify: Mapped[bool | None] = mapped_column(Boolean, comment="Referred to MNSI (formerly HSIB)")
+    is_anonymous: Mapped[bool | None] = mapped_column(Boolean, comment="Recorded anonymously (LFPSE)")
+    data_sharing_opt_out: Mapped[bool | None] = mapped_column(
+        Boolean, comment="LFPSE DataSharingOptOut: patient details withheld, excluded from shared outputs"
+    )
+    taxonomy_version: Mapped[str | None] = mapped_column(String(4), comment="LFPSE taxonomy version, e.g. '5'")
+    location_ods: Mapped[str | None] = mapped_column(String(100), comment="Organisation(s) where it happened (ODS)")
+    service_area_source: Mapped[str | None] = mapped_column(String(200))
+    extra_attributes: Mapped[str | None] = mapped_column(
+        Text, comment="JSON of source columns the profile does not map (schema drift), identifiers redacted"
+    )
     approval_status_source: Mapped[str | None] = mapped_column(String(60), comment="Source approval status")
     source_updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, comment="Last update in the source")
     is_deleted: Mapped[bool] = mapped_column(Boolean, default=False, comment="Deleted upstream")
@@ -142,6 +158,8 @@ class IncidentPatient(Provenance, Base):
     physical_harm_source: Mapped[str | None] = mapped_column(String(200))
     psychological_harm_code: Mapped[str | None] = mapped_column(String(2))
     psychological_harm_source: Mapped[str | None] = mapped_column(String(200))
+    strength_of_association_code: Mapped[str | None] = mapped_column(String(4), comment="LFPSE code")
+    clinical_outcome: Mapped[str | None] = mapped_column(Text, comment="Free text, identifiers redacted")
 
 
 class SafetyAction(Provenance, Base):
@@ -166,6 +184,8 @@ class SafetyAction(Provenance, Base):
     effectiveness_measure: Mapped[str | None] = mapped_column(Text)
     is_system_wide: Mapped[bool | None] = mapped_column(Boolean)
     is_deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    source_updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, comment="Last update in the source")
+    extra_attributes: Mapped[str | None] = mapped_column(Text, comment="JSON of unmapped source columns")
 
 
 class LearningResponse(Provenance, Base):
@@ -189,6 +209,8 @@ class LearningResponse(Provenance, Base):
     patient_family_involved: Mapped[bool | None] = mapped_column(Boolean)
     staff_involved: Mapped[bool | None] = mapped_column(Boolean)
     is_deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    source_updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, comment="Last update in the source")
+    extra_attributes: Mapped[str | None] = mapped_column(Text, comment="JSON of unmapped source columns")
 
 
 class LearningResponseIncident(Base):
@@ -205,14 +227,14 @@ class LearningResponseIncident(Base):
 class BatchLedger(Base):
     """Grain: one row per batch, i.e. one source file (or extract) of one entity for one provider.
 
-    Conservation law, checked by a constraint: ``rows_in = loaded + quarantined + duplicates``.
+    Conservation law, checked by a constraint: ``rows_in = loaded + quarantined + duplicates`` (source rows).
+    ``inserted``/``updated``/``unchanged`` count the *records* of the batch's entity that the merge inserted,
+    changed, or found identical, older (``superseded``) or already deleted; for sources with one row per
+    patient, records and rows differ.
     """
 
     __tablename__ = "batch_ledger"
-    __table_args__ = (
-        CheckConstraint("rows_in = loaded + quarantined + duplicates", name="conservation"),
-        CheckConstraint("loaded = inserted + updated + unchanged", name="loaded_split"),
-    )
+    __table_args__ = (CheckConstraint("rows_in = loaded + quarantined + duplicates", name="conservation"),)
 
     batch_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     run_id: Mapped[str | None] = mapped_column(String(250), comment="Airflow run id or CLI run id")
@@ -224,12 +246,17 @@ class BatchLedger(Base):
     checksum: Mapped[str] = mapped_column(String(64), index=True, comment="SHA-256 of the file's bytes")
     encoding: Mapped[str | None] = mapped_column(String(20), comment="utf-8 | utf-8-sig | cp1252")
     rows_in: Mapped[int] = mapped_column(Integer)
-    loaded: Mapped[int] = mapped_column(Integer, comment="Valid rows merged: inserted + updated + unchanged")
+    loaded: Mapped[int] = mapped_column(Integer, comment="Valid source rows merged into the warehouse")
     inserted: Mapped[int] = mapped_column(Integer)
     updated: Mapped[int] = mapped_column(Integer)
     unchanged: Mapped[int] = mapped_column(Integer)
     quarantined: Mapped[int] = mapped_column(Integer, comment="Source rows held back (see quarantine)")
     duplicates: Mapped[int] = mapped_column(Integer, comment="Exact repeats of an earlier row in the batch")
+    superseded: Mapped[int | None] = mapped_column(
+        Integer, comment="Records not applied because the warehouse already holds a newer version"
+    )
+    deleted: Mapped[int | None] = mapped_column(Integer, comment="Records marked deleted by this batch")
+    schema_drift: Mapped[str | None] = mapped_column(Text, comment="Source columns the profile does not know")
     status: Mapped[str] = mapped_column(String(20), comment="loaded | rejected")
     message: Mapped[str | None] = mapped_column(Text, comment="Why a batch was rejected")
     started_at: Mapped[dt.datetime] = mapped_column(DateTime)
@@ -256,6 +283,21 @@ class Quarantine(Base):
     found: Mapped[str | None] = mapped_column(Text, comment="What was found (identifiers described, never copied)")
     expected: Mapped[str | None] = mapped_column(Text)
     message: Mapped[str] = mapped_column(Text)
+
+
+class SourceWatermark(Base):
+    """Grain: one row per (provider, entity) of an incremental source: how far extraction has got.
+
+    Written in the same transaction as the batch that read up to it, so it only advances once data is committed.
+    """
+
+    __tablename__ = "source_watermark"
+
+    provider_ods: Mapped[str] = mapped_column(String(10), primary_key=True)
+    entity: Mapped[str] = mapped_column(String(40), primary_key=True)
+    cursor_value: Mapped[dt.datetime] = mapped_column(DateTime, comment="Newest source cursor value committed")
+    batch_id: Mapped[str] = mapped_column(String(36), comment="Batch that advanced it")
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime)
 
 
 CANONICAL_TABLES = {
