@@ -218,7 +218,7 @@ def _ndjson(text: str, source: str, whole_error: json.JSONDecodeError) -> Iterat
         try:
             item = json.loads(line)
         except json.JSONDecodeError as exc:
-            parsed.append(_Record(number, f"line {number}", None, error=f"not valid JSON ({exc.msg} at column "
+            parsed.append(_Record(number, f"line {number}", None, error=f"not valid JSON ({exc.msg}, column "
                                                                          f"{exc.colno})"))
             continue
         if not isinstance(item, dict):
