@@ -99,12 +99,10 @@ def _charts(fb: Feedback) -> dict[str, str]:
     trend = fb.trend
     if len(trend):
         loads = list(dict.fromkeys(trend.sort_values("loaded_at")["load_id"]))
-        labels = []
-        for load in loads:
+        labels = []  # "load n, 27 Nov": never parsable as a date, so matplotlib keeps them as categories
+        for i, load in enumerate(loads):
             at = trend.loc[trend["load_id"] == load, "loaded_at"].min()
-            labels.append(pd.Timestamp(at).strftime("%d %b %H:%M") if pd.notna(at) else str(load)[:8])
-        if len(set(labels)) < len(labels):
-            labels = [f"{label} #{i + 1}" for i, label in enumerate(labels)]
+            labels.append(f"load {i + 1}, {pd.Timestamp(at):%d %b}" if pd.notna(at) else f"load {i + 1}")
         series = {}
         for dimension in DIMENSIONS:
             part = trend[trend["dimension"] == dimension].set_index("load_id")["score"]
