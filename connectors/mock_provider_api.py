@@ -30,8 +30,8 @@ Data: ``load_demo_providers(feeds_dir)`` reads, for each provider folder ``feeds
 demo generator writes (``IncidentListing_*.csv``/``incidents_*.csv``, ``ActionListing_*.csv``/``actions_*.csv``,
 ``LearningResponse*.csv``/``learning_responses_*.csv``; encoding detected by BOM, else UTF-8, else Windows-1252)
 or ``<entity>.json`` (a list of records, or ``{"primary_key", "cursor_field", "cursor_format", "records"}``).
-Primary key and cursor field come from the mapping profile's ``source_record_id`` and ``source_updated_at``
-columns. Empty CSV cells are served as JSON null, as an API would send them.
+Primary key and cursor field are the ``source_record_id`` and ``source_updated_at`` columns of the mapping profile
+(``--profile``, else any profile whose key column the header has). Empty CSV cells are served as JSON null.
 """
 
 from __future__ import annotations
@@ -159,23 +159,37 @@ def _read_csv_records(path: Path) -> list[dict[str, Any]]:
     return [{k: (v if v != "" else None) for k, v in row.items() if k is not None} for row in reader]
 
 
-def _entity_keys(profile: Any, entity: str, columns: list[str]) -> tuple[str, str | None, str]:
-    """Primary key, cursor field and cursor format from the mapping profile (first column if it has no mapping)."""
-    mapping = getattr(profile, "entities", {}).get(entity) if profile is not None else None
-    if mapping is not None and mapping.columns.get("source_record_id") in columns:
-        cursor = mapping.columns.get("source_updated_at")
-        return mapping.columns["source_record_id"], cursor if cursor in columns else None, profile.datetime_format
+def _entity_keys(profiles: Any, entity: str, columns: list[str]) -> tuple[str, str | None, str]:
+    """Primary key, cursor field and cursor format from the first profile whose key column the data has.
+
+    ``profiles`` is a profile or a list of them (preferred first); with no match the first column is the key.
+    """
+    for profile in profiles if isinstance(profiles, list | tuple) else [profiles]:
+        mapping = getattr(profile, "entities", {}).get(entity) if profile is not None else None
+        if mapping is not None and mapping.columns.get("source_record_id") in columns:
+            cursor = mapping.columns.get("source_updated_at")
+            return (mapping.columns["source_record_id"], cursor if cursor in columns else None,
+                    profile.datetime_format)
     return columns[0] if columns else "id", None, "%d/%m/%Y %H:%M:%S"
+
+
+def _profiles(preferred: str, profiles_dir: Path) -> list[Any]:
+    from transforms.profile import load_profile
+
+    names = [preferred, *sorted(p.stem for p in profiles_dir.glob("*.toml") if p.stem != preferred)]
+    return [load_profile(name, profiles_dir) for name in names]
 
 
 def load_demo_providers(feeds_dir: Path, *, profile_name: str = DEFAULT_PROFILE, profiles_dir: Path | None = None,
                         ods_codes: list[str] | None = None, pagination: dict[str, str] | None = None,
                         default_pagination: str = "cursor") -> dict[str, MockProvider]:
-    """One MockProvider per folder ``feeds_dir/<ODS>`` holding entity files (see the module docstring)."""
-    from psirf import settings
-    from transforms.profile import load_profile
+    """One MockProvider per folder ``feeds_dir/<ODS>`` holding entity files (see the module docstring).
 
-    profile = load_profile(profile_name, profiles_dir or settings.profiles_dir())
+    Keys and cursors come from ``profile_name``, else from whichever profile in ``profiles_dir`` fits the header.
+    """
+    from psirf import settings
+
+    profile = _profiles(profile_name, profiles_dir or settings.profiles_dir())
     wanted = {c.upper() for c in ods_codes} if ods_codes else None
     providers: dict[str, MockProvider] = {}
     if not feeds_dir.is_dir():
