@@ -197,11 +197,11 @@ class HttpTransport:
         chain = [exc, reason, getattr(reason, "__cause__", None), getattr(reason, "__context__", None)]
         if isinstance(exc, requests.exceptions.ReadTimeout) or any(isinstance(c, ReadTimeoutError) for c in chain):
             return f"no response within the read timeout of {read:g} s{after}"
+        if any(isinstance(c, NewConnectionError) for c in chain):  # checked first: it subclasses the timeout
+            return f"could not connect to {urlsplit(self.base_url).netloc}{after}: connection refused or host unknown"
         if isinstance(exc, requests.exceptions.ConnectTimeout) or any(
                 isinstance(c, ConnectTimeoutError) for c in chain):
             return f"could not connect within the connect timeout of {connect:g} s{after}"
-        if any(isinstance(c, NewConnectionError) for c in chain):
-            return f"could not connect to {urlsplit(self.base_url).netloc}{after}: connection refused or host unknown"
         if any(isinstance(c, ProtocolError) for c in chain) or isinstance(exc, requests.exceptions.ConnectionError):
             return f"the connection failed{after}: {type(reason).__name__}"
         return f"the request failed: {type(exc).__name__}"
