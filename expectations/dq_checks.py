@@ -94,6 +94,10 @@ def _rule_for_rejection(problem: str) -> str:
 # --- canonical layer: measuring the blocking rules ---------------------------------------------------------
 
 
+def _tables(entity: str) -> tuple[str, ...]:
+    return ENTITY_TABLES.get(entity, (entity,))
+
+
 def canonical_checks(entity: str, profile: MappingProfile, extracted_at: dt.datetime) -> list[tuple[str, str, str]]:
     """(suite, rule id, field as the provider names it) for every blocking check a batch of ``entity`` goes through."""
     mapping = profile.entity(entity)
@@ -107,10 +111,13 @@ def canonical_checks(entity: str, profile: MappingProfile, extracted_at: dt.date
              FieldKind.NHS_NUMBER: ["nhs_number.bad_format", "nhs_number.scientific_notation",
                                     "nhs_number.invalid_check_digit"]}
     for fld, col in columns.items():
-        checks += [(suite, rule_id, col) for rule_id in kinds.get(ENTITY_FIELDS[entity][fld].kind, [])]
+        spec = ENTITY_FIELDS.get(entity, {}).get(fld)
+        checks += [(suite, rule_id, col) for rule_id in (kinds.get(spec.kind, []) if spec else [])]
     if mapping.rejected_when is not None and mapping.rejected_when.field in columns:
         checks.append((suite, "record.rejected_in_source", columns[mapping.rejected_when.field]))
-    for table in ENTITY_TABLES[entity]:
+    for table in _tables(entity):
+        if table not in SUITES:
+            continue
         for expectation in SUITES[table](extracted_at):
             info = expectation.meta or {}
             fld = info.get("field", "")
@@ -183,8 +190,12 @@ def warnings(validated: ValidatedBatch, profile: MappingProfile, extracted_at: d
     """Warning rules over the rows that will load: (rule results, row findings)."""
     entity = validated.entity
     columns = profile.entity(entity).columns
-    primary = validated.tables[ENTITY_TABLES[entity][0]]
-    rows = validated.source_rows if validated.source_rows is not None else pd.Series(pd.NA, index=primary.index)
+    primary = validated.tables.get(_tables(entity)[0])
+    if primary is None or entity not in EXPECTED_FIELDS:  # an entity without warning rules (yet)
+        return pd.DataFrame(columns=RESULT_COLUMNS), pd.DataFrame(columns=ROW_ISSUE_COLUMNS)
+    rows = validated.source_rows
+    if rows is None or len(rows) != len(primary):  # no row numbers when rows and records differ (LFPSE patients)
+        rows = pd.Series(pd.NA, index=primary.index, dtype="Int64")
     rows = rows.set_axis(primary.index)
     ids = primary["source_record_id"]
     out = _Findings(entity)
@@ -192,7 +203,7 @@ def warnings(validated: ValidatedBatch, profile: MappingProfile, extracted_at: d
     for fld, (table, column) in EXPECTED_FIELDS[entity].items():
         if fld not in columns or table not in validated.tables:
             continue
-        if table == ENTITY_TABLES[entity][0]:
+        if table == _tables(entity)[0]:
             values, where = primary[column], everything
         else:  # patient fields: per incident that has a patient row
             patients = validated.tables[table].drop_duplicates("incident_key").set_index("incident_key")[column]
