@@ -54,8 +54,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from connectors.filedrop import detect_encoding
-
 log = logging.getLogger(__name__)
 
 ENTITY_FILE_PATTERNS: dict[str, tuple[str, ...]] = {
@@ -152,9 +150,18 @@ class Faults:
         return faults
 
 
+def _decode(data: bytes) -> str:
+    """BOM means UTF-8; else UTF-8 if it decodes, else Windows-1252 (no pandas import: the server starts fast)."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data.decode("utf-8-sig")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
+
+
 def _read_csv_records(path: Path) -> list[dict[str, Any]]:
-    data = path.read_bytes()
-    text = data.decode(detect_encoding(data, str(path)))
+    text = _decode(path.read_bytes())
     reader = csv.DictReader(io.StringIO(text, newline=""))
     return [{k: (v if v != "" else None) for k, v in row.items() if k is not None} for row in reader]
 
