@@ -322,8 +322,11 @@ class _Handler(BaseHTTPRequestHandler):
                    headers)
 
     def _body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+        """The request body, read once: unread bytes would corrupt the next request on a kept-alive connection."""
+        if not hasattr(self, "_raw_body"):
+            length = int(self.headers.get("Content-Length") or 0)
+            self._raw_body = self.rfile.read(length) if length else b""
+        return self._raw_body
 
     def _dispatch(self, method: str) -> None:
         parts = urlsplit(self.path)
@@ -331,6 +334,9 @@ class _Handler(BaseHTTPRequestHandler):
         state = self.server.state
         with state.lock:
             state.requests[f"{method} {path}"] += 1
+        if hasattr(self, "_raw_body"):
+            del self._raw_body  # a new request on a kept-alive connection
+        self._body()
         try:
             if path == "/_health" and method == "GET":
                 self._json(200, {"status": "ok", "providers": sorted(state.providers)})

@@ -4,6 +4,7 @@ and runs as a foreground command that ``make run`` can start and stop."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import os
 import signal
 import subprocess
@@ -146,8 +147,8 @@ def test_insert_fault_adds_a_newest_record_and_reset_removes_it(server: MockProv
     assert len(entity.records) == before + 1
     new = entity.records[-1]
     assert new["recordid"] == "NEW00001"
-    assert entity.cursor_of(new) == max(c for r in entity.records[:-1] if (c := entity.cursor_of(r)))\
-        + __import__("datetime").timedelta(seconds=1)
+    newest = max(c for r in entity.records[:-1] if (c := entity.cursor_of(r)))
+    assert entity.cursor_of(new) == newest + dt.timedelta(seconds=1)
     server.reset()
     assert len(entity.records) == before
 
