@@ -83,13 +83,14 @@ def _has_rows() -> Any:
     return _gx().expectations.ExpectTableRowCountToBeBetween(min_value=1, meta=_meta("batch.empty", ""))
 
 
-def incident_expectations(extracted_at: dt.datetime) -> list[Any]:
+def incident_expectations(extracted_at: dt.datetime, patient_level: bool = False) -> list[Any]:
+    """With one row per patient (LFPSE), harm is required per patient, not per incident (an event may have none)."""
     nrls = list(_reference_codes("nrls_incident_categories.csv", "key"))
     return [
         _has_rows(),
         _not_null("source_record_id", "source_record_id"),
         _not_null("occurred_date", "occurred_date"),
-        _not_null("physical_harm_code", "physical_harm"),
+        *([] if patient_level else [_not_null("physical_harm_code", "physical_harm")]),
         *_date_window("occurred_date", "occurred_date", extracted_at),
         *_date_window("reported_date", "reported_date", extracted_at),
         _order("reported_date", "occurred_date", "reported_date"),
@@ -101,9 +102,14 @@ def incident_expectations(extracted_at: dt.datetime) -> list[Any]:
     ]
 
 
-def incident_patient_expectations(extracted_at: dt.datetime) -> list[Any]:
+def incident_patient_expectations(extracted_at: dt.datetime, patient_level: bool = False) -> list[Any]:
     ex = _gx().expectations
     return [
+        # One row per patient (LFPSE): each patient of an incident must have a harm level (good care has none).
+        *([ex.ExpectColumnValuesToNotBeNull(column="physical_harm_code", row_condition='_event_type=="incident"',
+                                            condition_parser="pandas", meta=_meta("required.missing", "physical_harm"))]
+          if patient_level else []),
+        _in_set("physical_harm_code", lfpse_codes("level-of-physical-harm-5"), "physical_harm"),
         _in_set("gender_code", list(_reference_codes("nhs_dd_person_stated_gender.csv", "code")), "gender"),
         _in_set("ethnicity_code", list(_reference_codes("nhs_dd_ethnic_category.csv", "code")), "ethnicity"),
         _in_set("age_bracket_code", lfpse_codes("age-brackets-5"), "date_of_birth"),
@@ -114,7 +120,7 @@ def incident_patient_expectations(extracted_at: dt.datetime) -> list[Any]:
     ]
 
 
-def safety_action_expectations(extracted_at: dt.datetime) -> list[Any]:
+def safety_action_expectations(extracted_at: dt.datetime, patient_level: bool = False) -> list[Any]:
     return [
         _has_rows(),
         _not_null("source_record_id", "source_record_id"),
@@ -131,14 +137,31 @@ def safety_action_expectations(extracted_at: dt.datetime) -> list[Any]:
     ]
 
 
+def learning_response_expectations(extracted_at: dt.datetime, patient_level: bool = False) -> list[Any]:
+    return [
+        _has_rows(),
+        _not_null("source_record_id", "source_record_id"),
+        _not_null("response_type_code", "response_type"),
+        _not_null("status_code", "status"),
+        _in_set("response_type_code", ["psii", "aar", "swarm", "mdt", "thematic", "local", "none"], "response_type"),
+        _in_set("status_code", ["open", "completed", "cancelled"], "status"),
+        _unique_ids(),
+        *_date_window("commissioned_date", "commissioned_date", extracted_at),
+        *_date_window("due_date", "due_date", extracted_at, future_allowed=True),
+        *_date_window("completed_date", "completed_date", extracted_at),
+        _order("completed_date", "commissioned_date", "completed_date"),
+    ]
+
+
 SUITES = {
     "incidents": incident_expectations,
     "incident_patients": incident_patient_expectations,
     "safety_actions": safety_action_expectations,
+    "learning_responses": learning_response_expectations,
 }
 
 
-def build_suite(table: str, extracted_at: dt.datetime) -> Any:
+def build_suite(table: str, extracted_at: dt.datetime, patient_level: bool = False) -> Any:
     """The suite ``canonical.<table>`` for a batch extracted at ``extracted_at`` (future = after that)."""
     gx = _gx()
     name = f"canonical.{table}"
@@ -146,12 +169,12 @@ def build_suite(table: str, extracted_at: dt.datetime) -> Any:
     with contextlib.suppress(Exception):  # not there yet
         suites.delete(name)
     suite = suites.add(gx.ExpectationSuite(name=name))
-    for expectation in SUITES[table](extracted_at):
+    for expectation in SUITES[table](extracted_at, patient_level):
         suite.add_expectation(expectation)
     return suite
 
 
-def validate_frame(table: str, frame: Any, extracted_at: dt.datetime) -> Any:
+def validate_frame(table: str, frame: Any, extracted_at: dt.datetime, patient_level: bool = False) -> Any:
     """Run the table's suite over the whole frame at once (vectorised), returning GX's validation result."""
     ctx = context()
     name = f"canonical.{table}"
@@ -165,4 +188,4 @@ def validate_frame(table: str, frame: Any, extracted_at: dt.datetime) -> Any:
     except (KeyError, LookupError, ValueError):
         batch_definition = asset.add_batch_definition_whole_dataframe("whole")
     batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
-    return batch.validate(build_suite(table, extracted_at), result_format={"result_format": "COMPLETE"})
+    return batch.validate(build_suite(table, extracted_at, patient_level), result_format={"result_format": "COMPLETE"})

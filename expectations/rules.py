@@ -57,6 +57,11 @@ RULES: dict[str, Rule] = {r.rule_id: r for r in [
          "Correct the date of birth (placeholder dates such as 01/01/1900 are often the cause)."),
     Rule("batch.empty", "completeness", "The file has no data rows.",
          "Check the export's filters and date range, then export again."),
+    Rule("number.unparseable", "validity", "A number field holds something other than a whole number.",
+         "Record the value as a whole number (digits only)."),
+    Rule("record.incomplete", "consistency",
+         "Another row of the same record (e.g. another patient of the same event) failed a rule, so the record is "
+         "held back whole.", "Fix the other row's problem; this row loads with it."),
     Rule("record.rejected_in_source", "validity", "The source system marks this record as rejected.",
          "No action needed if the rejection is right; otherwise approve the record in the source system."),
     Rule("record.conflicting_duplicate", "uniqueness",
@@ -121,3 +126,14 @@ def rule(rule_id: str) -> Rule:
 def describe(rule_id: str) -> Rule:
     """The rule, or a stand-in for an id not in the catalogue (so a report never fails on a new rule id)."""
     return RULES.get(rule_id) or Rule(rule_id, "validity", rule_id, "Ask the ICB data team.")
+
+
+def _connector_rules() -> None:
+    """Rules that connectors raise while reading (they own the wording, the catalogue lists them all)."""
+    from connectors.lfpse_fhir import RULES as FHIR_RULES
+
+    for rule_id, (description, how_to_fix) in FHIR_RULES.items():
+        RULES.setdefault(rule_id, Rule(rule_id, "validity", description, how_to_fix))
+
+
+_connector_rules()

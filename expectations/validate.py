@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from expectations.canonical_suites import validate_frame
+from expectations.canonical_suites import SUITES, validate_frame
 from expectations.rules import RULES
 from psirf.errors import BatchRejected
 from transforms.canonicalise import ISSUE_COLUMNS, CanonicalBatch
@@ -28,10 +28,13 @@ class ValidatedBatch:
     tables: dict[str, pd.DataFrame]
     issues: pd.DataFrame  # ISSUE_COLUMNS + message
     source_rows: pd.Series | None = None  # source row number of each row of the primary table (for warnings)
+    deletions: pd.DataFrame | None = None  # records deleted upstream: primary key, source_updated_at
+    schema_drift: str | None = None
 
     @property
     def loadable(self) -> int:
-        return len(next(iter(self.tables.values())))
+        """Source rows that will be loaded (rows, not records: with a row per patient they differ)."""
+        return self.rows_in - self.duplicates - self.quarantined
 
 
 class TooManyInvalid(BatchRejected):
@@ -43,8 +46,8 @@ class TooManyInvalid(BatchRejected):
 
 
 def _gx_issues(table: str, frame: pd.DataFrame, extracted_at: dt.datetime,
-               source_columns: dict[str, str]) -> pd.DataFrame:
-    result = validate_frame(table, frame.drop(columns=["_row"]), extracted_at)
+               source_columns: dict[str, str], patient_level: bool = False) -> pd.DataFrame:
+    result = validate_frame(table, frame.drop(columns=["_row"]), extracted_at, patient_level)
     parts: list[pd.DataFrame] = []
     for outcome in result.results:
         config = outcome.expectation_config
@@ -94,8 +97,10 @@ def validate(batch: CanonicalBatch, extracted_at: dt.datetime, max_invalid_share
     """Apply the canonical suites; reject the whole batch when too large a share of rows is invalid."""
     found = [batch.issues]
     for table, frame in batch.tables.items():
-        if len(frame):
-            found.append(_gx_issues(table, frame, extracted_at, batch.source_columns))
+        if len(frame) and table in SUITES:
+            found.append(_gx_issues(table, frame.drop(columns=_helpers(frame, keep="_row")), extracted_at,
+                                    batch.source_columns,
+                                    batch.patient_level))
     issues = pd.concat([f for f in found if len(f)], ignore_index=True) if any(len(f) for f in found) \
         else batch.issues
     if len(issues):
@@ -104,6 +109,7 @@ def validate(batch: CanonicalBatch, extracted_at: dt.datetime, max_invalid_share
         issues["message"] = issues["rule_id"].map(lambda r: RULES[r].description if r in RULES else r)
     else:
         issues = issues.assign(message=pd.Series(dtype="string"))
+    issues, bad_groups = _hold_back_whole_records(batch, issues)
     bad_rows = set(issues["source_row_number"].astype(int))
     quarantined = len(bad_rows)
     share = quarantined / batch.rows_in if batch.rows_in else 1.0
@@ -113,13 +119,43 @@ def validate(batch: CanonicalBatch, extracted_at: dt.datetime, max_invalid_share
                                           f"than the allowed {max_invalid_share:.0%}; most common problems: "
                                           + ", ".join(f"{r} ({n})" for r, n in top.items()), issues)
     primary = batch.primary
-    keep = ~batch.tables[primary]["_row"].isin(bad_rows)
-    valid_keys = set(batch.tables[primary].loc[keep, "_row"])
-    tables = {name: frame[frame["_row"].isin(valid_keys)].drop(columns=["_row"]).reset_index(drop=True)
+    keep = ~batch.tables[primary]["_group"].isin(bad_groups)
+    tables = {name: frame[~frame["_group"].isin(bad_groups)].drop(columns=_helpers(frame)).reset_index(drop=True)
               for name, frame in batch.tables.items()}
+    deletions = None
+    if batch.deletions is not None:
+        deletions = batch.deletions[~batch.deletions["_group"].isin(bad_groups)].drop(columns=["_row", "_group"])
     return ValidatedBatch(entity=batch.entity, rows_in=batch.rows_in, duplicates=batch.duplicates,
                           quarantined=quarantined, tables=tables, issues=issues.reset_index(drop=True),
-                          source_rows=batch.tables[primary].loc[keep, "_row"].astype("int64").reset_index(drop=True))
+                          source_rows=batch.tables[primary].loc[keep, "_row"].astype("int64").reset_index(drop=True),
+                          deletions=deletions, schema_drift=batch.schema_drift)
+
+
+def _helpers(frame: pd.DataFrame, keep: str | None = None) -> list[str]:
+    """Helper columns (named ``_…``) that travel with canonical frames but are not loaded."""
+    return [c for c in frame.columns if c.startswith("_") and c != keep]
+
+
+def _hold_back_whole_records(batch: CanonicalBatch, issues: pd.DataFrame) -> tuple[pd.DataFrame, set[str]]:
+    """A record is loaded whole or not at all: when one of its rows fails (one row per patient), its other rows
+    are held back too, each with a reason, so the ledger still accounts for every row."""
+    groups = batch.row_groups
+    failed = set(issues["source_row_number"].astype(int))
+    bad_groups = set(groups.loc[groups["_row"].isin(failed), "_group"])
+    companions = groups[groups["_group"].isin(bad_groups) & ~groups["_row"].isin(failed)]
+    if companions.empty:
+        return issues, bad_groups
+    rule = RULES["record.incomplete"]
+    extra = pd.DataFrame({
+        "source_row_number": companions["_row"].astype("int64").to_numpy(),
+        "source_record_id": companions["_group"].astype("string").to_numpy(),
+        "rule_id": rule.rule_id,
+        "field": None,
+        "found": "another row of the same record failed a rule",
+        "expected": "every row of the record valid",
+        "message": rule.description,
+    })
+    return pd.concat([issues, extra], ignore_index=True), bad_groups
 
 
 _ECHO_RULES = {"required.missing", "date.placeholder", "date.in_future", "date.order", "code.unknown",

@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Date, Engine
 
-from connectors.filedrop import FileDropConfig, SourceFile, discover, file_checksum, read_csv
+from connectors.filedrop import FileDropConfig, SourceFile, discover, file_checksum
 from expectations.dq_checks import Assessment, assess, known_organisations
 from expectations.dq_checks import stage as stage_quality
 from expectations.dq_checks import staged as staged_quality
@@ -36,9 +36,10 @@ from warehouse.db import make_engine
 from warehouse.dq_results import BatchQuality, history_or_empty
 from warehouse.ledger import loaded_checksums
 from warehouse.load import LedgerEntry, LoadResult, load_batch, record_rejection
+from warehouse.load import LINK_TABLES
 from warehouse.models import CANONICAL_TABLES, Quarantine
 
-ENTITY_ORDER = ("incidents", "safety_actions")  # incidents first: actions refer to them
+ENTITY_ORDER = ("incidents", "learning_responses", "safety_actions")  # referenced entities first
 
 
 @dataclass
@@ -61,6 +62,9 @@ class BatchRef:
     quarantined: int = 0
     loadable: int = 0
     work_dir: str | None = None
+    watermark: str | None = None  # REST: the cursor (ISO) to store once this batch commits
+    repeated: int = 0  # REST: records served twice across pages, counted as duplicates
+    schema_drift: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -84,18 +88,45 @@ def _ref(provider: Provider, source: SourceFile, run_id: str | None, extracted_a
                     extracted_at=extracted_at.isoformat())
 
 
+def _order(entity: str) -> int:
+    return ENTITY_ORDER.index(entity) if entity in ENTITY_ORDER else len(ENTITY_ORDER)
+
+
 def extract_provider(ods_code: str, *, run_id: str | None = None, extracted_at: dt.datetime | None = None,
                      engine: Engine | None = None) -> list[dict[str, Any]]:
-    """New files for one provider (files already loaded with the same checksum are skipped), incidents first."""
+    """New batches for one provider, incidents first: new files of a file drop (a file already loaded with the same
+    checksum is skipped), or for an API the records changed since the stored watermark, pulled into landing."""
     provider = get_provider(ods_code)
+    if provider.source_type == "rest_api":
+        return _extract_api(provider, run_id, extracted_at or utcnow(), engine or make_engine())
     if not provider.feed.path.is_dir():
         raise PsirfError(f"{provider.ods_code}: feed folder {provider.feed.path} does not exist")
     engine = engine or make_engine()
     extracted_at = extracted_at or utcnow()
     done = set().union(*(loaded_checksums(engine, provider.ods_code, e) for e in provider.feed.globs))
     found = discover(_feed(provider), skip_checksums=done)
-    found.sort(key=lambda s: (ENTITY_ORDER.index(s.entity) if s.entity in ENTITY_ORDER else 99, s.path.name))
+    found.sort(key=lambda s: (_order(s.entity), s.path.name))
     return [_ref(provider, s, run_id, extracted_at).as_dict() for s in found]
+
+
+def _extract_api(provider: Provider, run_id: str | None, extracted_at: dt.datetime,
+                 engine: Engine) -> list[dict[str, Any]]:
+    from psirf.sources import land_api_records
+    from warehouse.ledger import watermark
+
+    refs: list[dict[str, Any]] = []
+    for entity in sorted(provider.entities, key=_order):
+        batch_id = str(uuid.uuid4())
+        landed = land_api_records(provider, entity, watermark(engine, provider.ods_code, entity),
+                                  provider.feed.path, batch_id)
+        if landed is None:
+            continue
+        ref = BatchRef(batch_id=batch_id, run_id=run_id, provider_ods=provider.ods_code, entity=entity,
+                       profile=provider.profile, source_file=str(landed.path), checksum=landed.checksum,
+                       extracted_at=extracted_at.isoformat(), repeated=landed.repeated,
+                       watermark=landed.watermark.isoformat() if landed.watermark else None)
+        refs.append(ref.as_dict())
+    return refs
 
 
 def _work_dir(batch_id: str) -> Path:
@@ -104,15 +135,20 @@ def _work_dir(batch_id: str) -> Path:
 
 def transform_and_validate(ref: BatchRef, key: bytes) -> ValidatedBatch:
     """Read one file and return what may be loaded and what is quarantined; raises BatchRejected."""
+    from psirf.sources import read_batch
+
     profile = _profile(ref.profile)
-    raw = read_csv(Path(ref.source_file))
+    raw = read_batch(Path(ref.source_file), get_provider(ref.provider_ods), ref.entity, profile)
     ref.encoding = raw.encoding
-    ref.rows_in = len(raw.frame) + len(raw.malformed)  # known even if the batch is rejected below
+    ref.rows_in = len(raw.frame) + len(raw.malformed) + ref.repeated  # known even if the batch is rejected below
     extracted_at = dt.datetime.fromisoformat(ref.extracted_at)
     ctx = BatchContext(provider_ods=ref.provider_ods, batch_id=ref.batch_id, extracted_at=extracted_at,
                        pseudonym_key=key)
     canonical = canonicalise(raw, profile, ref.entity, ctx)
+    canonical.rows_in += ref.repeated
+    canonical.duplicates += ref.repeated
     ref.rows_in = canonical.rows_in
+    ref.schema_drift = canonical.schema_drift
     return validate(canonical, extracted_at, settings.max_invalid_share(), ref.source_file)
 
 
@@ -139,6 +175,8 @@ def process_batch(ref_dict: dict[str, Any], *, key: bytes | None = None) -> dict
     stage_quality(work, _assess(ref, validated, None, history))
     for name, frame in validated.tables.items():
         frame.to_parquet(work / f"{name}.parquet", index=False)
+    if validated.deletions is not None and len(validated.deletions):
+        validated.deletions.to_parquet(work / "deletions.parquet", index=False)
     quarantine_frame(ref, validated.issues).to_parquet(work / "quarantine.parquet", index=False)
     ref.status, ref.work_dir = "processed", str(work)
     ref.duplicates, ref.quarantined, ref.loadable = validated.duplicates, validated.quarantined, validated.loadable
@@ -169,11 +207,15 @@ def _ledger_entry(ref: BatchRef, started_at: dt.datetime) -> LedgerEntry:
     return LedgerEntry(batch_id=ref.batch_id, run_id=ref.run_id, provider_ods=ref.provider_ods, entity=ref.entity,
                        source_system=profile.source_system, profile=ref.profile, source_file=ref.source_file,
                        checksum=ref.checksum, encoding=ref.encoding, rows_in=ref.rows_in,
-                       quarantined=ref.quarantined, duplicates=ref.duplicates, started_at=started_at)
+                       quarantined=ref.quarantined, duplicates=ref.duplicates, started_at=started_at,
+                       loaded=ref.loadable if ref.status == "processed" else None, schema_drift=ref.schema_drift,
+                       watermark=dt.datetime.fromisoformat(ref.watermark) if ref.watermark else None)
 
 
 def _for_load(table: str, frame: pd.DataFrame) -> pd.DataFrame:
     """Date columns as python dates (the warehouse stores DATE, not midnight timestamps)."""
+    if table not in CANONICAL_TABLES:
+        return frame
     for column in CANONICAL_TABLES[table].columns:
         if isinstance(column.type, Date) and column.name in frame:
             values = pd.to_datetime(frame[column.name])
@@ -197,13 +239,22 @@ def load_processed(ref_dict: dict[str, Any], *, engine: Engine | None = None) ->
         raise PsirfError(f"batch {ref.batch_id} ({ref.source_file}) has not been processed (status {ref.status})")
     work = Path(ref.work_dir)
     tables = {p.stem: _for_load(p.stem, pd.read_parquet(p)) for p in sorted(work.glob("*.parquet"))
-              if p.stem in CANONICAL_TABLES}
-    primary = {"incidents": "incidents", "safety_actions": "safety_actions"}[ref.entity]
-    ordered = {primary: tables.pop(primary), **tables}
+              if p.stem in CANONICAL_TABLES or p.stem in LINK_TABLES}
+    ordered = {ref.entity: tables.pop(ref.entity), **tables}
     quarantine = pd.read_parquet(work / "quarantine.parquet")
-    result: LoadResult = load_batch(engine, _ledger_entry(ref, started_at), ordered, quarantine, quality)
+    deletions_file = work / "deletions.parquet"
+    deletions = {ref.entity: pd.read_parquet(deletions_file)} if deletions_file.exists() else None
+    result: LoadResult = load_batch(engine, _ledger_entry(ref, started_at), ordered, quarantine, quality,
+                                    deletions=deletions)
     shutil.rmtree(work, ignore_errors=True)
+    _discard_landing(ref)
     return result.as_dict()
+
+
+def _discard_landing(ref: BatchRef) -> None:
+    """A REST landing file still holds identifiers: delete it once its batch is in the warehouse."""
+    if get_provider(ref.provider_ods).source_type == "rest_api":
+        Path(ref.source_file).unlink(missing_ok=True)
 
 
 def _staged_quality(work_dir: str | None) -> BatchQuality | None:

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from psirf import settings
 from psirf.errors import ConfigError
 
-SOURCE_TYPES = frozenset({"csv_drop"})
+# Connector families. File drops find files by glob in a folder; rest_api pulls from the provider's API.
+FILE_SOURCE_TYPES = frozenset({"csv_drop", "excel_drop", "lfpse_fhir_drop"})
+SOURCE_TYPES = FILE_SOURCE_TYPES | {"rest_api"}
 
 
 @dataclass(frozen=True)
 class FeedConfig:
     path: Path
     globs: dict[str, str]  # entity -> glob inside path
+    sheets: dict[str, str] = field(default_factory=dict)  # excel_drop: entity -> sheet name
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,13 @@ class Provider:
     profile: str
     feed: FeedConfig
     enabled: bool = True
+    api: dict[str, Any] | None = None  # rest_api: the [provider.api] table, parsed by connectors.rest_api
+
+    @property
+    def entities(self) -> list[str]:
+        if self.api is not None:
+            return list(self.api.get("endpoints", {}))
+        return list(self.feed.globs)
 
 
 def load_registry(path: Path | None = None, home: Path | None = None) -> list[Provider]:
@@ -41,9 +52,13 @@ def load_registry(path: Path | None = None, home: Path | None = None) -> list[Pr
     seen: set[str] = set()
     for i, entry in enumerate(raw.get("provider", []), start=1):
         where = f"{path}: provider #{i}"
-        for key in ("ods_code", "name", "source_type", "profile", "feed"):
+        for key in ("ods_code", "name", "source_type", "profile"):
             if key not in entry:
                 raise ConfigError(f"{where}: missing {key!r}")
+        if entry.get("source_type") == "rest_api" and "api" not in entry:
+            raise ConfigError(f"{where}: a rest_api provider needs an [provider.api] table")
+        if entry.get("source_type") in FILE_SOURCE_TYPES and "feed" not in entry:
+            raise ConfigError(f"{where}: a {entry['source_type']} provider needs a [provider.feed] table")
         ods = str(entry["ods_code"]).strip().upper()
         if ods in seen:
             raise ConfigError(f"{where}: ODS code {ods} is registered twice")
@@ -51,8 +66,9 @@ def load_registry(path: Path | None = None, home: Path | None = None) -> list[Pr
         if entry["source_type"] not in SOURCE_TYPES:
             raise ConfigError(f"{where} ({ods}): unknown source_type {entry['source_type']!r}, expected one of "
                               f"{sorted(SOURCE_TYPES)}")
-        feed = dict(entry["feed"])
-        feed_path = Path(str(feed.pop("path")))
+        feed = dict(entry.get("feed", {"path": f"landing/{ods}"}))
+        sheets = {str(k): str(v) for k, v in dict(feed.pop("sheets", {})).items()}
+        feed_path = Path(str(feed.pop("path", f"landing/{ods}")))
         providers.append(
             Provider(
                 ods_code=ods,
@@ -60,8 +76,9 @@ def load_registry(path: Path | None = None, home: Path | None = None) -> list[Pr
                 source_type=str(entry["source_type"]),
                 profile=str(entry["profile"]),
                 feed=FeedConfig(path=feed_path if feed_path.is_absolute() else home / feed_path,
-                                globs={k: str(v) for k, v in feed.items()}),
+                                globs={k: str(v) for k, v in feed.items()}, sheets=sheets),
                 enabled=bool(entry.get("enabled", True)),
+                api=dict(entry["api"]) if "api" in entry else None,
             )
         )
     if not providers:

@@ -1,14 +1,17 @@
 """Raw batch + mapping profile -> canonical rows, plus the row-level problems found while mapping.
 
 This is the step where patient identifiers stop: the NHS number leaves only as a keyed pseudonym, the date of
-birth only as age at incident, and columns the profile does not map (names, addresses, postcodes) are never
-read. Nothing here does I/O; the pseudonymisation key is passed in.
+birth only as age at incident, and columns the profile does not map are never copied as they are (identifier-like
+ones are dropped, others kept redacted as schema drift). Nothing here does I/O; the pseudonymisation key is
+passed in.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import json
+import re
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -16,16 +19,15 @@ from connectors.filedrop import RawBatch
 from psirf.errors import BatchRejected
 from transforms import normalise
 from transforms.fields import ENTITY_FIELDS, FieldKind
-from transforms.keys import natural_keys, row_hashes
 from transforms.nhs_number import classify, describe, pseudonymise
-from transforms.profile import MappingProfile
+from transforms.profile import EntityMapping, MappingProfile
 from transforms.redact import redact
-from warehouse.models import CANONICAL_TABLES
+from transforms.tables import BUILDERS, KEY_COLUMN
 
 ISSUE_COLUMNS = ["source_row_number", "source_record_id", "rule_id", "field", "found", "expected"]
-NON_CONTENT = {"batch_id", "extracted_at", "row_hash", "loaded_at", "updated_at"}
-_AGE_BRACKET_EDGES_YEARS = [(1, "4"), (5, "5"), (10, "6"), (16, "7"), (18, "8"), (26, "9"), (46, "10"), (66, "11"),
-                            (86, "12")]
+_IDENTIFIER_NAME = re.compile(
+    r"name|surname|forename|address|post\s*code|dob|birth|nhs|phone|tel\b|mobile|e-?mail|hospital\s*number|mrn",
+    re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,8 @@ class BatchContext:
 
 @dataclass
 class CanonicalBatch:
-    """Canonical tables for one batch, each with a ``_row`` column (source row number) for quarantine joins."""
+    """Canonical tables for one batch. Every frame carries ``_row`` (source row number) and ``_group`` (the rows
+    that stand or fall together: one row, or all rows of one incident when the source sends a row per patient)."""
 
     entity: str
     rows_in: int
@@ -46,6 +49,10 @@ class CanonicalBatch:
     tables: dict[str, pd.DataFrame]
     issues: pd.DataFrame
     source_columns: dict[str, str]  # canonical field -> source column, to name fields as the provider knows them
+    patient_level: bool = False
+    deletions: pd.DataFrame | None = None  # primary key, source_updated_at, _row, _group
+    schema_drift: str | None = None
+    row_groups: pd.DataFrame = field(default_factory=lambda: pd.DataFrame({"_row": [], "_group": []}))
 
     @property
     def primary(self) -> str:
@@ -96,6 +103,24 @@ def check_columns(raw: RawBatch, profile: MappingProfile, entity: str) -> dict[s
     return mapping.columns
 
 
+def schema_drift(raw: RawBatch, mapping: EntityMapping) -> tuple[list[str], list[str]]:
+    """Columns the profile neither maps nor ignores: (kept as extra attributes, dropped as possible identifiers)."""
+    known = set(mapping.columns.values()) | mapping.ignored_columns
+    unknown = [c for c in raw.columns if c not in known and c]
+    dropped = [c for c in unknown if _IDENTIFIER_NAME.search(c)]
+    return [c for c in unknown if c not in dropped], dropped
+
+
+def _extra_attributes(frame: pd.DataFrame, kept: list[str]) -> pd.Series:
+    if not kept:
+        return pd.Series(pd.NA, index=frame.index, dtype="string")
+    cleaned = {c: normalise.free_text(frame[c]).map(redact, na_action="ignore") for c in kept}
+    records = pd.DataFrame(cleaned, index=frame.index).astype(object)
+    return pd.Series([json.dumps({k: v for k, v in rec.items() if isinstance(v, str)}, ensure_ascii=False,
+                                 sort_keys=True) for rec in records.to_dict("records")],
+                     index=frame.index, dtype="string")
+
+
 def canonicalise(raw: RawBatch, profile: MappingProfile, entity: str, ctx: BatchContext) -> CanonicalBatch:
     columns = check_columns(raw, profile, entity)
     mapping = profile.entity(entity)
@@ -124,6 +149,9 @@ def canonicalise(raw: RawBatch, profile: MappingProfile, entity: str, ctx: Batch
         kind = spec[fld].kind
         raw_col = frame[col]
         text = normalise.squeeze(raw_col)
+        if kind in (FieldKind.CODE, FieldKind.BOOL) and profile.unknown_values:
+            # "I don't know" is an answer, recorded as NULL on purpose (not a silent coercion of bad input).
+            text = text.mask(normalise.fold(text).isin(profile.unknown_values).fillna(False).astype(bool))
         if kind is FieldKind.TEXT:
             values[fld] = text
         elif kind is FieldKind.FREE_TEXT:
@@ -156,11 +184,17 @@ def canonicalise(raw: RawBatch, profile: MappingProfile, entity: str, ctx: Batch
             issues.add(rows, ids, bad, "bool.unparseable", col, text, "yes or no")
             values[fld] = parsed_b
             sources[fld] = text
+        elif kind is FieldKind.INT:
+            parsed_i, bad = normalise.parse_ints(text)
+            issues.add(rows, ids, bad, "number.unparseable", col, text, "a whole number")
+            values[fld] = parsed_i
         elif kind is FieldKind.NHS_NUMBER:
             values[fld] = _pseudonymise_column(text, rows, ids, col, ctx, issues)
 
     if dob_field is not None:
-        values.update(_ages(values.pop(dob_field), occurred, rows, ids, columns[dob_field], issues))
+        values.update(_ages_from_dob(values.pop(dob_field), occurred, rows, ids, columns[dob_field], issues))
+    elif "age_at_incident_days" in values:
+        values.update(_ages_from_days(values.pop("age_at_incident_days")))
 
     rejected = mapping.rejected_when
     if rejected is not None and rejected.field in values:
@@ -168,18 +202,44 @@ def canonicalise(raw: RawBatch, profile: MappingProfile, entity: str, ctx: Batch
         issues.add(rows, ids, flagged, "record.rejected_in_source", columns[rejected.field], values[rejected.field],
                    "an approved record")
 
+    kept, dropped = schema_drift(raw, mapping)
     fields = pd.DataFrame(values, index=frame.index)
+    fields["extra_attributes"] = _extra_attributes(frame, kept)
     fields["_row"] = rows
-    builder = _INCIDENT_TABLES if entity == "incidents" else _ACTION_TABLES
-    tables = builder(fields, sources, profile, ctx)
+    patient_level = "patient_sequence" in columns
+    # Rows that stand or fall together: all rows of one record when the source sends a row per patient.
+    fields["_group"] = ids.fillna("\x00row" + rows.astype("string")) if patient_level else rows.astype("string")
+
+    is_deletion = fields["is_deleted"].fillna(False).astype(bool) if "is_deleted" in fields else \
+        pd.Series(False, index=fields.index)
+    deletions = _deletions(fields[is_deletion], entity, ctx) if is_deletion.any() else None
+    tables = BUILDERS[entity](fields[~is_deletion], sources, profile, ctx)
+    drift = "; ".join(part for part in (
+        f"new columns kept in extra_attributes: {', '.join(kept)}" if kept else "",
+        f"new columns dropped as possible identifiers: {', '.join(dropped)}" if dropped else "") if part) or None
     return CanonicalBatch(entity=entity, rows_in=rows_in, duplicates=duplicates, tables=tables,
-                          issues=issues.frame(), source_columns=dict(columns))
+                          issues=issues.frame(), source_columns=dict(columns), patient_level=patient_level,
+                          deletions=deletions, schema_drift=drift, row_groups=fields[["_row", "_group"]])
+
+
+def _deletions(fields: pd.DataFrame, entity: str, ctx: BatchContext) -> pd.DataFrame:
+    from transforms.keys import natural_keys
+
+    ods = pd.Series(ctx.provider_ods, index=fields.index, dtype="string")
+    updated = fields["source_updated_at"] if "source_updated_at" in fields else pd.Series(pd.NaT, index=fields.index)
+    return pd.DataFrame({
+        KEY_COLUMN[entity]: natural_keys(ods, fields["source_record_id"]),
+        "source_record_id": fields["source_record_id"],
+        "source_updated_at": updated,
+        "_row": fields["_row"],
+        "_group": fields["_group"],
+    }).drop_duplicates(subset=[KEY_COLUMN[entity]], keep="last")
 
 
 def _pseudonymise_column(text: pd.Series, rows: pd.Series, ids: pd.Series, col: str, ctx: BatchContext,
                          issues: _Issues) -> pd.Series:
     out = pd.Series(pd.NA, index=text.index, dtype="string")
-    problems: dict[str, list] = {}
+    problems: dict[str, list[tuple[object, str]]] = {}
     for idx, value in text.dropna().items():
         digits, rule_id = classify(str(value))
         if digits is not None:
@@ -197,8 +257,22 @@ def _pseudonymise_column(text: pd.Series, rows: pd.Series, ids: pd.Series, col: 
     return out
 
 
-def _ages(dob: pd.Series, occurred: pd.Series | None, rows: pd.Series, ids: pd.Series, col: str,
-          issues: _Issues) -> dict[str, pd.Series]:
+_AGE_BRACKET_EDGES_YEARS = [(1, "4"), (5, "5"), (10, "6"), (16, "7"), (18, "8"), (26, "9"), (46, "10"), (66, "11"),
+                            (86, "12")]
+
+
+def _bracket(days: pd.Series, years: pd.Series) -> pd.Series:
+    """LFPSE age-brackets-5 code from age in days and whole years."""
+    bracket = pd.Series(pd.NA, index=days.index, dtype="string")
+    bracket = bracket.mask(days.between(0, 14), "1").mask(days.between(15, 28), "2")
+    bracket = bracket.mask((days > 28) & (years < 1), "3")
+    for lower, code in _AGE_BRACKET_EDGES_YEARS:
+        bracket = bracket.mask(years >= lower, code)
+    return bracket.where(days >= 0)
+
+
+def _ages_from_dob(dob: pd.Series, occurred: pd.Series | None, rows: pd.Series, ids: pd.Series, col: str,
+                   issues: _Issues) -> dict[str, pd.Series]:
     """Age at incident (years) and LFPSE age bracket from the date of birth, which is then dropped."""
     if occurred is None:
         empty = pd.Series(pd.NA, index=dob.index)
@@ -211,138 +285,9 @@ def _ages(dob: pd.Series, occurred: pd.Series | None, rows: pd.Series, ids: pd.S
     years = (occurred.dt.year - dob.dt.year - (
         (occurred.dt.month * 100 + occurred.dt.day) < (dob.dt.month * 100 + dob.dt.day)).astype("Int64"))
     years = years.where(days >= 0).astype("Int64")
-    bracket = pd.Series(pd.NA, index=dob.index, dtype="string")
-    bracket = bracket.mask(days.between(0, 14), "1").mask(days.between(15, 28), "2")
-    bracket = bracket.mask((days > 28) & (years < 1), "3")
-    for lower, code in _AGE_BRACKET_EDGES_YEARS:
-        bracket = bracket.mask(years >= lower, code)
-    return {"age_at_incident_years": years, "age_bracket_code": bracket.where(days >= 0)}
+    return {"age_at_incident_years": years, "age_bracket_code": _bracket(days, years)}
 
 
-def _provenance(fields: pd.DataFrame, source_id: pd.Series, profile: MappingProfile,
-                ctx: BatchContext) -> dict[str, object]:
-    return {
-        "provider_ods": ctx.provider_ods,
-        "source_system": profile.source_system,
-        "source_record_id": source_id,
-        "batch_id": ctx.batch_id,
-        "extracted_at": pd.Timestamp(ctx.extracted_at),
-    }
-
-
-def _finish(table: str, data: dict[str, object], index: pd.Index, rows: pd.Series) -> pd.DataFrame:
-    """Order columns as the warehouse table does, compute the row hash, keep ``_row`` for quarantine joins."""
-    target = [c.name for c in CANONICAL_TABLES[table].columns if c.name not in ("loaded_at", "updated_at")]
-    frame = pd.DataFrame(index=index)
-    for name in target:
-        frame[name] = data.get(name, pd.NA)
-    content = [c for c in target if c not in NON_CONTENT]
-    frame["row_hash"] = row_hashes(frame, content)
-    frame["_row"] = rows
-    return frame
-
-
-def _col(fields: pd.DataFrame, name: str, dtype: str = "string") -> pd.Series:
-    if name in fields:
-        return fields[name]
-    return pd.Series(pd.NA, index=fields.index, dtype=dtype)
-
-
-def _dates(fields: pd.DataFrame, name: str) -> pd.Series:
-    """Dates stay datetime64 (midnight) through validation; the loader stores them as DATE."""
-    return _col(fields, name, "datetime64[ns]").dt.normalize()
-
-
-def _INCIDENT_TABLES(fields: pd.DataFrame, sources: dict[str, pd.Series], profile: MappingProfile,
-                     ctx: BatchContext) -> dict[str, pd.DataFrame]:
-    ods = pd.Series(ctx.provider_ods, index=fields.index, dtype="string")
-    ids = fields["source_record_id"]
-    incident_key = natural_keys(ods, ids)
-    empty = pd.Series(pd.NA, index=fields.index, dtype="string")
-    event_type = _col(fields, "event_type").fillna("incident")
-    incident = {
-        **_provenance(fields, ids, profile, ctx),
-        "incident_key": incident_key,
-        "local_reference": _col(fields, "local_reference"),
-        "event_type_code": event_type,
-        "occurred_date": _dates(fields, "occurred_date"),
-        "occurred_time": _col(fields, "occurred_time"),
-        "reported_date": _dates(fields, "reported_date"),
-        "category_code": _col(fields, "category"),
-        "category_source": sources.get("category", empty),
-        "subcategory_source": _col(fields, "subcategory"),
-        "physical_harm_code": _col(fields, "physical_harm"),
-        "physical_harm_source": sources.get("physical_harm", empty),
-        "psychological_harm_code": _col(fields, "psychological_harm"),
-        "psychological_harm_source": sources.get("psychological_harm", empty),
-        "harm_mapping_basis": "provider_profile",
-        "result_source": _col(fields, "result"),
-        "division_source": _col(fields, "division"),
-        "specialty_source": _col(fields, "specialty"),
-        "location_type_source": _col(fields, "location_type"),
-        "location_exact_source": _col(fields, "location_exact"),
-        "description": _col(fields, "description"),
-        "action_taken": _col(fields, "action_taken"),
-        "lessons_learned": _col(fields, "lessons_learned"),
-        "duty_of_candour": _col(fields, "duty_of_candour", "boolean"),
-        "duty_of_candour_source": sources.get("duty_of_candour", empty),
-        "never_event": _col(fields, "never_event", "boolean"),
-        "approval_status_source": _col(fields, "approval_status"),
-        "source_updated_at": _col(fields, "source_updated_at", "datetime64[ns]"),
-        "is_deleted": False,
-    }
-    tables = {"incidents": _finish("incidents", incident, fields.index, fields["_row"])}
-
-    present = [f for f in ("nhs_number", "age_at_incident_years", "gender", "ethnicity") if f in fields]
-    if present:
-        has_patient = fields[present].notna().any(axis=1)
-        pf = fields[has_patient]
-        p_ods, p_ids = ods[has_patient], ids[has_patient]
-        patient = {
-            **_provenance(pf, p_ids, profile, ctx),
-            "incident_patient_key": natural_keys(p_ods, p_ids, pd.Series("1", index=pf.index)),
-            "incident_key": incident_key[has_patient],
-            "patient_sequence": 1,
-            "patient_pseudo_id": _col(pf, "nhs_number"),
-            "age_at_incident_years": _col(pf, "age_at_incident_years", "Int64"),
-            "age_bracket_code": _col(pf, "age_bracket_code"),
-            "gender_code": _col(pf, "gender"),
-            "gender_source": sources.get("gender", empty)[has_patient],
-            "ethnicity_code": _col(pf, "ethnicity"),
-            "ethnicity_source": sources.get("ethnicity", empty)[has_patient],
-            "physical_harm_code": _col(pf, "physical_harm"),
-            "physical_harm_source": sources.get("physical_harm", empty)[has_patient],
-            "psychological_harm_code": _col(pf, "psychological_harm"),
-            "psychological_harm_source": sources.get("psychological_harm", empty)[has_patient],
-        }
-        tables["incident_patients"] = _finish("incident_patients", patient, pf.index, pf["_row"])
-    return tables
-
-
-def _ACTION_TABLES(fields: pd.DataFrame, sources: dict[str, pd.Series], profile: MappingProfile,
-                   ctx: BatchContext) -> dict[str, pd.DataFrame]:
-    ods = pd.Series(ctx.provider_ods, index=fields.index, dtype="string")
-    ids = fields["source_record_id"]
-    incident_ids = _col(fields, "incident_source_record_id")
-    response_ids = _col(fields, "learning_response_source_record_id")
-    empty = pd.Series(pd.NA, index=fields.index, dtype="string")
-    action = {
-        **_provenance(fields, ids, profile, ctx),
-        "safety_action_key": natural_keys(ods, ids),
-        "incident_key": natural_keys(ods, incident_ids).where(incident_ids.notna()),
-        "incident_source_record_id": incident_ids,
-        "learning_response_key": natural_keys(ods, response_ids).where(response_ids.notna()),
-        "description": _col(fields, "description"),
-        "owner_role": _col(fields, "owner_role"),
-        "owning_org_ods": _col(fields, "owning_org_ods").fillna(ctx.provider_ods),
-        "agreed_date": _dates(fields, "agreed_date"),
-        "due_date": _dates(fields, "due_date"),
-        "revised_due_date": _dates(fields, "revised_due_date"),
-        "completed_date": _dates(fields, "completed_date"),
-        "status_code": _col(fields, "status"),
-        "status_source": sources.get("status", empty),
-        "effectiveness_measure": _col(fields, "effectiveness_measure"),
-        "is_system_wide": _col(fields, "is_system_wide", "boolean"),
-        "is_deleted": False,
-    }
-    return {"safety_actions": _finish("safety_actions", action, fields.index, fields["_row"])}
+def _ages_from_days(days: pd.Series) -> dict[str, pd.Series]:
+    years = (days.astype("Float64") / 365.25).apply(lambda v: pd.NA if pd.isna(v) else int(v)).astype("Int64")
+    return {"age_at_incident_years": years, "age_bracket_code_derived": _bracket(days, years)}

@@ -18,6 +18,7 @@ class FieldKind(Enum):
     DATETIME = "datetime"
     TIME = "time"  # HHMM or HH:MM
     BOOL = "bool"  # profile's true_values / false_values
+    INT = "int"  # whole number
     NHS_NUMBER = "nhs_number"  # validated (modulus 11) then pseudonymised; never leaves the transform
     DATE_OF_BIRTH = "date_of_birth"  # becomes age at incident; never leaves the transform
 
@@ -52,11 +53,31 @@ INCIDENT_FIELDS: dict[str, FieldSpec] = {
     "never_event": FieldSpec(FieldKind.BOOL),
     "approval_status": FieldSpec(FieldKind.TEXT),
     "source_updated_at": FieldSpec(FieldKind.DATETIME),
+    "never_event_type": FieldSpec(FieldKind.CODE),
+    "serious_incident": FieldSpec(FieldKind.BOOL),
+    "cqc_notify": FieldSpec(FieldKind.BOOL),
+    "hsib_notify": FieldSpec(FieldKind.BOOL),
+    "is_anonymous": FieldSpec(FieldKind.BOOL),
+    "data_sharing_opt_out": FieldSpec(FieldKind.BOOL, description="Patient details withheld when true"),
+    "taxonomy_version": FieldSpec(FieldKind.TEXT),
+    "organisation_ods": FieldSpec(FieldKind.TEXT, description="Where it happened (ODS), '|' between several"),
+    "service_area": FieldSpec(FieldKind.TEXT),
+    "is_deleted": FieldSpec(FieldKind.BOOL, description="True marks a deletion upstream"),
+    # Patient fields. Map `patient_sequence` when the source has one row per (incident, patient).
+    "patient_sequence": FieldSpec(FieldKind.INT),
     "nhs_number": FieldSpec(FieldKind.NHS_NUMBER),
     "date_of_birth": FieldSpec(FieldKind.DATE_OF_BIRTH),
+    "age_at_incident_days": FieldSpec(FieldKind.INT, description="When the source sends age, not date of birth"),
+    "age_bracket": FieldSpec(FieldKind.CODE),
     "gender": FieldSpec(FieldKind.CODE),
     "ethnicity": FieldSpec(FieldKind.CODE),
+    "strength_of_association": FieldSpec(FieldKind.CODE),
+    "clinical_outcome": FieldSpec(FieldKind.FREE_TEXT),
 }
+
+PATIENT_FIELDS = frozenset({"patient_sequence", "nhs_number", "date_of_birth", "age_at_incident_days",
+                            "age_bracket", "gender", "ethnicity", "strength_of_association", "clinical_outcome",
+                            "psychological_harm"})
 
 SAFETY_ACTION_FIELDS: dict[str, FieldSpec] = {
     "source_record_id": FieldSpec(FieldKind.TEXT, True),
@@ -73,9 +94,25 @@ SAFETY_ACTION_FIELDS: dict[str, FieldSpec] = {
     "effectiveness_measure": FieldSpec(FieldKind.FREE_TEXT),
     "is_system_wide": FieldSpec(FieldKind.BOOL),
     "source_updated_at": FieldSpec(FieldKind.DATETIME),
+    "is_deleted": FieldSpec(FieldKind.BOOL),
+}
+
+LEARNING_RESPONSE_FIELDS: dict[str, FieldSpec] = {
+    "source_record_id": FieldSpec(FieldKind.TEXT, True),
+    "response_type": FieldSpec(FieldKind.CODE, True, "psii | aar | swarm | mdt | thematic | local | none"),
+    "commissioned_date": FieldSpec(FieldKind.DATE),
+    "due_date": FieldSpec(FieldKind.DATE),
+    "completed_date": FieldSpec(FieldKind.DATE),
+    "status": FieldSpec(FieldKind.CODE, True, "open | completed | cancelled"),
+    "patient_family_involved": FieldSpec(FieldKind.BOOL),
+    "staff_involved": FieldSpec(FieldKind.BOOL),
+    "incident_source_record_ids": FieldSpec(FieldKind.TEXT, description="Incidents covered, separated by ; or |"),
+    "source_updated_at": FieldSpec(FieldKind.DATETIME),
+    "is_deleted": FieldSpec(FieldKind.BOOL),
 }
 
 ENTITY_FIELDS: dict[str, dict[str, FieldSpec]] = {
     "incidents": INCIDENT_FIELDS,
     "safety_actions": SAFETY_ACTION_FIELDS,
+    "learning_responses": LEARNING_RESPONSE_FIELDS,
 }

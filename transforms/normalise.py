@@ -83,3 +83,11 @@ def parse_bools(values: pd.Series, true_values: frozenset[str],
     out = out.mask(folded.isin(false_values).fillna(False).astype(bool), False)
     bad = values.notna() & out.isna()
     return out, bad
+
+
+def parse_ints(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Whole numbers (``12``, ``+3``); ``1.0`` or ``1e3`` are not whole numbers as sent."""
+    ok = values.str.fullmatch(r"[+-]?\d{1,12}").fillna(False).astype(bool)
+    out = pd.to_numeric(values.where(ok), errors="coerce").astype("Int64")
+    bad = values.notna() & ~ok
+    return out, bad

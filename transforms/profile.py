@@ -28,6 +28,7 @@ class EntityMapping:
     codes: dict[str, dict[str, str]]  # canonical field -> {casefolded label: code}
     code_labels: dict[str, dict[str, str]]  # canonical field -> {label as written in the profile: code}
     rejected_when: RejectRule | None = None
+    ignored_columns: frozenset[str] = frozenset()  # known columns deliberately not loaded (e.g. patient names)
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,8 @@ class MappingProfile:
     true_values: frozenset[str]
     false_values: frozenset[str]
     entities: dict[str, EntityMapping] = field(default_factory=dict)
+    unknown_values: frozenset[str] = frozenset()  # e.g. LFPSE "u" (I don't know): an explicit NULL, not an error
+    harm_mapping_basis: str = "provider_profile"  # provider_profile | legacy_nrls | lfpse
 
     def entity(self, name: str) -> EntityMapping:
         try:
@@ -92,6 +95,7 @@ def parse_profile(raw: dict, source: str = "<profile>") -> MappingProfile:
             codes={f: {_fold(k): str(v) for k, v in m.items()} for f, m in codes_raw.items()},
             code_labels={f: {k: str(v) for k, v in m.items()} for f, m in codes_raw.items()},
             rejected_when=RejectRule(rej["field"], frozenset(rej["values"])) if rej else None,
+            ignored_columns=frozenset(" ".join(str(c).split()) for c in section.get("ignored_columns", [])),
         )
     if not entities:
         raise ConfigError(f"{source}: maps no entity (expected one of {sorted(ENTITY_FIELDS)})")
@@ -108,6 +112,8 @@ def parse_profile(raw: dict, source: str = "<profile>") -> MappingProfile:
         true_values=frozenset(_fold(v) for v in raw.get("true_values", ["yes", "y"])),
         false_values=frozenset(_fold(v) for v in raw.get("false_values", ["no", "n"])),
         entities=entities,
+        unknown_values=frozenset(_fold(v) for v in raw.get("unknown_values", [])),
+        harm_mapping_basis=str(raw.get("harm_mapping_basis", "provider_profile")),
     )
 
 

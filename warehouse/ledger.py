@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -9,7 +10,7 @@ from sqlalchemy.engine import Engine
 
 from warehouse.models import CANONICAL_TABLES, Base
 
-__all__ = ["loaded_checksums", "provider_totals", "recent_batches", "table_counts"]
+__all__ = ["loaded_checksums", "provider_totals", "recent_batches", "table_counts", "watermark"]
 
 _ledger = Base.metadata.tables["batch_ledger"]
 
@@ -62,3 +63,11 @@ def provider_totals(engine: Engine) -> list[dict[str, Any]]:
     )
     with engine.connect() as conn:
         return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def watermark(engine: Engine, provider_ods: str, entity: str) -> dt.datetime | None:
+    """The newest cursor value committed for an incremental source, or None before its first load."""
+    table = Base.metadata.tables["source_watermark"]
+    query = sa.select(table.c.cursor_value).where(table.c.provider_ods == provider_ods, table.c.entity == entity)
+    with engine.connect() as conn:
+        return conn.scalar(query)

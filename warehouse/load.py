@@ -32,6 +32,8 @@ from warehouse.models import CANONICAL_TABLES, Base
 __all__ = ["ConservationError", "LedgerEntry", "LoadError", "LoadResult", "load_batch", "record_rejection"]
 
 _TABLES = {key: cast(sa.Table, table) for key, table in CANONICAL_TABLES.items()}
+LINK_TABLES = {"learning_response_incidents": cast(sa.Table, Base.metadata.tables["learning_response_incident"])}
+"""Link tables have no content hash: a batch replaces the links of the records it carries."""
 _QUARANTINE = Base.metadata.tables["quarantine"]
 _LEDGER = Base.metadata.tables["batch_ledger"]
 
@@ -307,6 +309,17 @@ def _apply_deletions(conn: Connection, table: sa.Table, frame: pd.DataFrame, bat
     return staging, int(count)
 
 
+def _replace_links(conn: Connection, table: sa.Table, frame: pd.DataFrame, staged: dict[str, str]) -> str:
+    """The learning responses in this batch get exactly the incident links it sends (old links are dropped)."""
+    staging = _stage(conn, table, frame)
+    columns = ", ".join(_q(conn, c) for c in frame.columns)
+    conn.exec_driver_sql(f"DELETE FROM {table.name} WHERE learning_response_key IN "
+                         f"(SELECT learning_response_key FROM {staged['learning_responses']})")
+    conn.exec_driver_sql(f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM {staging} "
+                         "ON CONFLICT DO NOTHING")
+    return staging
+
+
 def _upsert_watermark(conn: Connection, entry: LedgerEntry, now: dt.datetime) -> None:
     """Advance the source's cursor in the batch's own transaction: it moves only if the data committed."""
     conn.execute(sa.text(
@@ -425,6 +438,7 @@ def load_batch(
     """
     if not tables:
         raise LoadError(f"batch {entry.batch_id}: no tables to load")
+    links = {key: tables.pop(key) for key in list(tables) if key in LINK_TABLES}
     unknown = [key for key in tables if key not in CANONICAL_TABLES]
     if unknown:
         raise LoadError(f"batch {entry.batch_id}: unknown tables {unknown}; expected keys of {list(CANONICAL_TABLES)}")
@@ -448,6 +462,8 @@ def load_batch(
             _merge_table(conn, _TABLES[key], staging, now)
         if "incident_patients" in staged:
             _prune_patients(conn, staged)
+        for key, frame in links.items():
+            staged[key] = _replace_links(conn, LINK_TABLES[key], _prepare(frame, LINK_TABLES[key]), staged)
         for key, frame in (deletions or {}).items():
             if len(frame):
                 staging, applied = _apply_deletions(conn, _TABLES[key], frame, entry.batch_id, now)

@@ -154,7 +154,9 @@ class IncidentPatient(Provenance, Base):
     gender_source: Mapped[str | None] = mapped_column(String(100))
     ethnicity_code: Mapped[str | None] = mapped_column(String(2), comment="NHS Data Dictionary ethnic category")
     ethnicity_source: Mapped[str | None] = mapped_column(String(100))
-    physical_harm_code: Mapped[str] = mapped_column(String(2), comment="LFPSE level-of-physical-harm code")
+    physical_harm_code: Mapped[str | None] = mapped_column(
+        String(2), comment="LFPSE level-of-physical-harm code; NULL for a patient of a good-care or risk record"
+    )
     physical_harm_source: Mapped[str | None] = mapped_column(String(200))
     psychological_harm_code: Mapped[str | None] = mapped_column(String(2))
     psychological_harm_source: Mapped[str | None] = mapped_column(String(200))

@@ -7,7 +7,8 @@ Revises: 0001_initial
 - LFPSE governance flags and taxonomy version on ``incident``; strength of association and clinical outcome on
   ``incident_patient``; ``source_updated_at`` on actions and learning responses (the newest version wins);
   ``extra_attributes`` (JSON text) for unmapped source columns.
-- ``incident.physical_harm_code`` becomes nullable: an LFPSE event can have no patient.
+- ``incident.physical_harm_code`` and ``incident_patient.physical_harm_code`` become nullable: an LFPSE event
+  can have no patient, and good-care or risk records carry no harm.
 - ``batch_ledger`` gains ``superseded``, ``deleted`` and ``schema_drift``, and drops the ``loaded = inserted +
   updated + unchanged`` check: ``loaded`` counts source rows, the others count records, and with one row per
   patient (LFPSE) the two differ. DuckDB cannot drop a constraint, so there the table is rebuilt.
@@ -90,6 +91,12 @@ def upgrade() -> None:
              "LFPSE level-of-physical-harm code; NULL only for an LFPSE event with no patient")
     for column in _PATIENT_COLUMNS:
         op.add_column("incident_patient", column.copy())
+    # DuckDB cannot alter a column of a table that has an index: drop the index around it.
+    op.drop_index(op.f("ix_incident_patient_incident_key"), table_name="incident_patient")
+    op.alter_column("incident_patient", "physical_harm_code", existing_type=sa.String(2), nullable=True)
+    op.create_index(op.f("ix_incident_patient_incident_key"), "incident_patient", ["incident_key"])
+    _comment("incident_patient", "physical_harm_code",
+             "LFPSE level-of-physical-harm code; NULL for a patient of a good-care or risk record")
     for table in ("safety_action", "learning_response"):
         for column in _record_columns():
             op.add_column(table, column)
@@ -169,6 +176,8 @@ def downgrade() -> None:
             op.drop_column(table, column.name)
     for column in _PATIENT_COLUMNS:
         op.drop_column("incident_patient", column.name)
+    op.alter_column("incident_patient", "physical_harm_code", existing_type=sa.String(2), nullable=False)
+    _comment("incident_patient", "physical_harm_code", "LFPSE level-of-physical-harm code")
     op.create_index(op.f("ix_safety_action_incident_key"), "safety_action", ["incident_key"])
     op.create_index(op.f("ix_incident_patient_incident_key"), "incident_patient", ["incident_key"])
     op.alter_column("incident", "physical_harm_code", existing_type=sa.String(2), nullable=False)

@@ -1,0 +1,115 @@
+"""Which connector reads a provider's batch, by source family: the one place that knows all the families.
+
+File drops (CSV, Excel, LFPSE FHIR) are discovered by glob; REST APIs are pulled into a landing file first (so a
+batch is always a file with a checksum, whatever its origin), and the landing file is deleted once the batch has
+been loaded, because it still holds identifiers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from connectors.excel import ExcelSheetConfig, read_excel
+from connectors.filedrop import RawBatch, read_csv
+from psirf.errors import ConfigError
+from psirf.registry import Provider
+from transforms.fields import ENTITY_FIELDS, FieldKind
+from transforms.profile import MappingProfile
+
+
+def date_formats(profile: MappingProfile, entity: str) -> dict[str, str]:
+    """Source column -> the date layout the profile expects, so Excel date cells are written back that way."""
+    spec = ENTITY_FIELDS[entity]
+    formats: dict[str, str] = {}
+    for fld, column in profile.entity(entity).columns.items():
+        kind = spec[fld].kind
+        if kind in (FieldKind.DATE, FieldKind.DATE_OF_BIRTH):
+            formats[column] = profile.date_format
+        elif kind is FieldKind.DATETIME:
+            formats[column] = profile.datetime_format
+    return formats
+
+
+def read_batch(path: Path, provider: Provider, entity: str, profile: MappingProfile) -> RawBatch:
+    """Read one batch file with the connector of the provider's source family."""
+    if provider.source_type == "csv_drop":
+        return read_csv(path)
+    if provider.source_type == "excel_drop":
+        return read_excel(path, ExcelSheetConfig(sheet=provider.feed.sheets.get(entity),
+                                                 date_formats=date_formats(profile, entity)))
+    if provider.source_type == "lfpse_fhir_drop":
+        from connectors.lfpse_fhir import read_fhir
+
+        return renumber_rows(read_fhir(path))
+    if provider.source_type == "rest_api":
+        return read_landing(path)
+    raise ConfigError(f"{provider.ods_code}: no reader for source type {provider.source_type!r}")
+
+
+def renumber_rows(batch: RawBatch) -> RawBatch:
+    """Give every row its own number when several share one (FHIR: all patient rows of an event share the event's
+    entry number), keeping file order, so each row can be quarantined and counted on its own."""
+    numbers = list(batch.row_numbers)
+    if len(set(numbers)) == len(numbers) and not set(numbers) & {m[0] for m in batch.malformed}:
+        return batch
+    order = sorted([(n, 0, i) for i, n in enumerate(numbers)] + [(m[0], 1, i) for i, m in enumerate(batch.malformed)])
+    new_rows = [0] * len(numbers)
+    new_malformed = list(batch.malformed)
+    for ordinal, (_, kind, i) in enumerate(order, start=1):
+        if kind == 0:
+            new_rows[i] = ordinal
+        else:
+            new_malformed[i] = (ordinal, *batch.malformed[i][1:])
+    batch.row_numbers = new_rows
+    batch.malformed = new_malformed
+    return batch
+
+
+# --- REST APIs: pull into a landing file ----------------------------------------------------------------------
+
+@dataclass
+class Landed:
+    path: Path
+    checksum: str
+    records: int
+    repeated: int  # records served twice across pages (e.g. offset paging shifted by an insert): duplicates
+    watermark: dt.datetime | None
+    source: str
+
+
+def land_api_records(provider: Provider, entity: str, since: dt.datetime | None, landing_dir: Path,
+                     batch_id: str) -> Landed | None:
+    """Pull an entity's new records from the provider's API into ``landing_dir``; None when there are none."""
+    from connectors.credentials import resolve
+    from connectors.rest_api import RestApiConfig, extract
+
+    assert provider.api is not None
+    config = RestApiConfig.from_dict(provider.ods_code, provider.api)
+    credentials = resolve(config.auth.conn_id) if config.auth.conn_id else None
+    result = extract(config, entity, credentials, since)
+    if not result.records:
+        return None
+    landing_dir.mkdir(parents=True, exist_ok=True)
+    path = landing_dir / f"{entity}_{batch_id}.jsonl"
+    payload = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True, default=str) + "\n" for r in result.records)
+    path.write_text(payload, encoding="utf-8")
+    # The checksum is of the content, not the file name: the same records pulled twice are the same batch.
+    checksum = hashlib.sha256(payload.encode("utf-8")).hexdigest()
+    return Landed(path=path, checksum=checksum, records=len(result.records),
+                  repeated=int(getattr(result, "repeated_across_pages", 0)), watermark=result.max_cursor,
+                  source=result.source)
+
+
+def read_landing(path: Path) -> RawBatch:
+    from connectors.rest_api import records_to_raw_batch
+
+    records: list[dict[str, Any]] = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
+                                     if line.strip()]
+    batch = records_to_raw_batch(records, str(path))
+    batch.encoding = "json"
+    return batch
