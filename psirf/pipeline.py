@@ -112,14 +112,18 @@ def extract_provider(ods_code: str, *, run_id: str | None = None, extracted_at: 
 def _extract_api(provider: Provider, run_id: str | None, extracted_at: dt.datetime,
                  engine: Engine) -> list[dict[str, Any]]:
     from psirf.sources import land_api_records
-    from warehouse.ledger import watermark
+    from warehouse.ledger import held_versions, watermark
 
     refs: list[dict[str, Any]] = []
     for entity in sorted(provider.entities, key=_order):
         batch_id = str(uuid.uuid4())
         landed = land_api_records(provider, entity, watermark(engine, provider.ods_code, entity),
-                                  provider.feed.path, batch_id)
+                                  provider.feed.path, batch_id,
+                                  lambda ids, e=entity: held_versions(engine, provider.ods_code, e, ids))
         if landed is None:
+            continue
+        if landed.checksum in loaded_checksums(engine, provider.ods_code, entity):
+            landed.path.unlink(missing_ok=True)  # a full extract identical to one already loaded
             continue
         ref = BatchRef(batch_id=batch_id, run_id=run_id, provider_ods=provider.ods_code, entity=entity,
                        profile=provider.profile, source_file=str(landed.path), checksum=landed.checksum,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,16 +83,30 @@ class Landed:
     source: str
 
 
+HeldVersions = Callable[[list[str]], dict[str, "dt.datetime | None"]]
+
+
 def land_api_records(provider: Provider, entity: str, since: dt.datetime | None, landing_dir: Path,
-                     batch_id: str) -> Landed | None:
-    """Pull an entity's new records from the provider's API into ``landing_dir``; None when there are none."""
+                     batch_id: str, held_versions: HeldVersions | None = None) -> Landed | None:
+    """Pull an entity's new records from the provider's API into ``landing_dir``; None when there are none.
+
+    The request is inclusive at the watermark (and looks back further), so records already loaded come back;
+    those the warehouse already holds at the same cursor value are dropped here, so a rerun finds nothing new.
+    """
     from connectors.credentials import resolve
-    from connectors.rest_api import RestApiConfig, extract
+    from connectors.rest_api import RestApiConfig, extract, parse_cursor
 
     assert provider.api is not None
     config = RestApiConfig.from_dict(provider.ods_code, provider.api)
     credentials = resolve(config.auth.conn_id) if config.auth.conn_id else None
     result = extract(config, entity, credentials, since)
+    endpoint = config.endpoint(entity)
+    if since is not None and endpoint.cursor_field and held_versions is not None and result.records:
+        ids = [str(r.get(endpoint.primary_key)) for r in result.records]
+        held = held_versions(ids)
+        result.records = [r for r, key in zip(result.records, ids, strict=True)
+                          if key not in held or held[key] is None
+                          or parse_cursor(r.get(endpoint.cursor_field), endpoint.cursor_format) != held[key]]
     if not result.records:
         return None
     landing_dir.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 
 from warehouse.models import CANONICAL_TABLES, Base
 
-__all__ = ["loaded_checksums", "provider_totals", "recent_batches", "table_counts", "watermark"]
+__all__ = ["loaded_checksums", "provider_totals", "recent_batches", "table_counts", "watermark", "held_versions"]
 
 _ledger = Base.metadata.tables["batch_ledger"]
 
@@ -71,3 +71,18 @@ def watermark(engine: Engine, provider_ods: str, entity: str) -> dt.datetime | N
     query = sa.select(table.c.cursor_value).where(table.c.provider_ods == provider_ods, table.c.entity == entity)
     with engine.connect() as conn:
         return conn.scalar(query)
+
+
+_ENTITY_TABLES = {"incidents": "incident", "safety_actions": "safety_action", "learning_responses": "learning_response"}
+
+
+def held_versions(engine: Engine, provider_ods: str, entity: str, source_record_ids: list[str]) -> dict[
+        str, dt.datetime | None]:
+    """For the given source ids, the ``source_updated_at`` the warehouse holds (ids it does not hold are absent)."""
+    if not source_record_ids:
+        return {}
+    table = Base.metadata.tables[_ENTITY_TABLES[entity]]
+    query = sa.select(table.c.source_record_id, table.c.source_updated_at).where(
+        table.c.provider_ods == provider_ods, table.c.source_record_id.in_(sorted(set(source_record_ids))))
+    with engine.connect() as conn:
+        return {row[0]: row[1] for row in conn.execute(query)}
