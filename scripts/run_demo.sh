@@ -20,6 +20,17 @@ mkdir -p "$PSIRF_HOME" "$AIRFLOW_HOME"
 echo "==> generating demo provider exports under $PSIRF_HOME/demo_feeds"
 "$BIN/psirf" demo-feeds
 
+echo "==> starting the local provider API server (serves the REST-based demo provider)"
+rm -f "$PSIRF_HOME/mock-api.port"
+"$BIN/psirf" mock-api --port 0 --port-file "$PSIRF_HOME/mock-api.port" --feeds-dir "$PSIRF_HOME/demo_sources" \
+  >"$PSIRF_HOME/mock-api.log" 2>&1 &
+MOCK_PID=$!
+trap 'kill "$MOCK_PID" 2>/dev/null || true; wait "$MOCK_PID" 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do [ -s "$PSIRF_HOME/mock-api.port" ] && break; sleep 0.2; done
+[ -s "$PSIRF_HOME/mock-api.port" ] || { echo "the provider API server did not start:"; cat "$PSIRF_HOME/mock-api.log"; exit 1; }
+# Demo only: the connection for R1L's API (production: an Airflow connection `r1l_api` in a secrets backend).
+export PSIRF_CONN_R1L_API="${PSIRF_CONN_R1L_API:-http://:demo-bearer-token@127.0.0.1:$(cat "$PSIRF_HOME/mock-api.port")/R1L/api}"
+
 echo "==> migrating the warehouse"
 "$BIN/psirf" init
 
