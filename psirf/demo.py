@@ -16,6 +16,7 @@ import csv
 import datetime as dt
 import json
 import random
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -98,8 +99,27 @@ def write_workbook(source_dir: Path, profile: MappingProfile, out: Path, sheets:
                 elif isinstance(cell.value, float) and kind is FieldKind.NHS_NUMBER:
                     cell.number_format = "0.00E+00"
     out.parent.mkdir(parents=True, exist_ok=True)
+    fixed = dt.datetime.combine(ANCHOR_DATE, dt.time())
+    workbook.properties.created = workbook.properties.modified = fixed
     workbook.save(out)
+    _freeze_zip_times(out, fixed)
     return out
+
+
+def _freeze_zip_times(path: Path, when: dt.datetime) -> None:
+    """Give every zip member a fixed time so the same workbook is byte-identical (and keeps its checksum)."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as src:
+        members = [(info, src.read(info)) for info in src.infolist()]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info, data in members:
+            if info.filename == "docProps/core.xml":  # openpyxl stamps "modified" with the time of saving
+                data = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>" + when.strftime("%Y-%m-%dT%H:%M:%SZ").encode(),
+                              data)
+            frozen = zipfile.ZipInfo(info.filename, date_time=when.timetuple()[:6])
+            frozen.compress_type = zipfile.ZIP_DEFLATED
+            dst.writestr(frozen, data)
 
 
 def _column_kinds(profile: MappingProfile, entity: str) -> dict[str, FieldKind]:

@@ -75,3 +75,25 @@ def migrated_engine(warehouse_url: str) -> Iterator[Engine]:
         yield engine
     finally:
         engine.dispose()
+
+
+TEST_KEY = "TEST-ONLY-key-for-pseudonymisation-tests-0123"
+
+
+@pytest.fixture
+def demo_estate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, dict, str]]:
+    """Demo data for every registered provider in its own source family, with the local provider API server
+    running for the REST provider: ``(home, manifest, api_url)``. Environment points the pipeline at them."""
+    from connectors import mock_provider_api
+    from psirf.demo import demo_sources_dir, generate_demo
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("PSIRF_HOME", str(home))
+    monkeypatch.setenv("PSIRF_PSEUDONYMISATION_KEY", TEST_KEY)
+    manifest = generate_demo(home, incidents_per_provider=40, lfpse_events_per_practice=6)
+    server = mock_provider_api.start(feeds_dir=demo_sources_dir(home))
+    monkeypatch.setenv("PSIRF_CONN_R1L_API", f"http://:demo-bearer-token@127.0.0.1:{server.port}/R1L/api")
+    try:
+        yield home, manifest, server.url
+    finally:
+        server.stop()

@@ -7,18 +7,14 @@ import pytest
 from typer.testing import CliRunner
 
 from psirf.cli import app
-from psirf.demo_feeds import generate_demo_feeds
 
 runner = CliRunner()
 COUNTS = {"rows_in", "loaded", "quarantined", "duplicates", "status"}
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch):
-    home = tmp_path / "home"
-    monkeypatch.setenv("PSIRF_HOME", str(home))
-    monkeypatch.setenv("PSIRF_PSEUDONYMISATION_KEY", "TEST-ONLY-key-for-pseudonymisation-tests-0123")
-    manifest = generate_demo_feeds(home, incidents_per_provider=40)
+def home(demo_estate):
+    home, manifest, _ = demo_estate
     return home, manifest
 
 
@@ -49,11 +45,11 @@ def test_check_reports_counts_and_writes_nothing_to_the_warehouse(home, tmp_path
 def test_load_then_reload_is_skipped(home, warehouse_url, migrated_engine, monkeypatch):
     home_dir, manifest = home
     monkeypatch.setenv("PSIRF_WAREHOUSE_URL", warehouse_url)
-    path = home_dir / manifest["providers"]["R1L"]["files"]["incidents"]["path"]
-    first = _json(runner.invoke(app, ["load", str(path), "--provider", "R1L", "--json"]))
+    path = home_dir / manifest["providers"]["RQW"]["files"]["incidents"]["path"]
+    first = _json(runner.invoke(app, ["load", str(path), "--provider", "RQW", "--json"]))
     assert first["status"] == "loaded"
     assert first["rows_in"] == first["loaded"] + first["quarantined"] + first["duplicates"]
-    again = _json(runner.invoke(app, ["load", str(path), "--provider", "R1L", "--json"]))
+    again = _json(runner.invoke(app, ["load", str(path), "--provider", "RQW", "--json"]))
     assert again["status"] == "skipped"
     status = _json(runner.invoke(app, ["status", "--json"]))
     assert status["counts"]["incident"] == first["loaded"]

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from psirf.demo_feeds import generate_demo_feeds
 
 ROOT = Path(__file__).resolve().parent.parent
 DAG_FILE = ROOT / "dags" / "psirf_nightly.py"
@@ -77,14 +76,12 @@ def _airflow_env(airflow_home: Path, **extra: str) -> dict[str, str]:
 
 @pytest.mark.airflow
 @pytest.mark.slow
-def test_nightly_run_through_airflow_isolates_a_failing_provider(tmp_path, airflow_home, warehouse_url,
+def test_nightly_run_through_airflow_isolates_a_failing_provider(demo_estate, airflow_home, warehouse_url,
                                                                  migrated_engine):
-    home = tmp_path / "home"
-    generate_demo_feeds(home, incidents_per_provider=20)
+    home, _, _ = demo_estate
     broken = home / "demo_feeds" / "RQW" / "incidents_20261101.csv"
     broken.write_text("Datix ID,Incident Date\r\n1,01/01/2026\r\n", encoding="utf-8")
-    env = _airflow_env(airflow_home, PSIRF_HOME=str(home), PSIRF_WAREHOUSE_URL=warehouse_url,
-                       PSIRF_PSEUDONYMISATION_KEY="TEST-ONLY-key-for-pseudonymisation-tests-0123")
+    env = _airflow_env(airflow_home, PSIRF_WAREHOUSE_URL=warehouse_url)  # home, key and API connection: demo_estate
 
     migrated_engine.dispose()  # DuckDB allows one writing process: release the file for Airflow's tasks
     run = subprocess.run([str(AIRFLOW), "dags", "test", "psirf_nightly"], env=env, capture_output=True, text=True,
@@ -99,7 +96,8 @@ def test_nightly_run_through_airflow_isolates_a_failing_provider(tmp_path, airfl
         providers_with_incidents = conn.execute(sa.text(
             "SELECT COUNT(DISTINCT provider_ods) FROM incident")).scalar()
     # ... but every other provider loaded both files, and RQW's good files loaded too.
-    assert [tuple(r) for r in ledger] == [("R1L", "loaded", 2), ("RAJ", "loaded", 2), ("RDE", "loaded", 2),
-                                          ("RQW", "loaded", 2), ("RQW", "rejected", 1), ("RYC", "loaded", 2)]
-    assert providers_with_incidents == 5
+    assert [tuple(r) for r in ledger] == [("QH8", "loaded", 3), ("R1L", "loaded", 3), ("RAJ", "loaded", 2),
+                                          ("RDE", "loaded", 2), ("RQW", "loaded", 2), ("RQW", "rejected", 1),
+                                          ("RYC", "loaded", 2)]
+    assert providers_with_incidents == 6
     assert "9434765919" not in log  # no identifiers in task logs
