@@ -25,8 +25,10 @@ from psirf import settings
 log = logging.getLogger(__name__)
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-ROW_COLUMNS = ["source_file", "source_row_number", "source_record_id", "field", "rule_id", "found", "expected"]
-SHEET_HEADERS = {"source_file": "Source file", "source_row_number": "Row", "source_record_id": "Record id",
+ROW_COLUMNS = ["source_file", "entity", "source_row_number", "source_record_id", "field", "rule_id", "found",
+               "expected"]
+SHEET_HEADERS = {"source_file": "Source file", "entity": "Entity", "source_row_number": "Row",
+                 "source_record_id": "Record id",
                  "field": "Field", "rule_id": "Rule", "problem": "Problem", "found": "What was found",
                  "expected": "Expected", "how_to_fix": "How to fix"}
 HTML_ROW_LIMIT = 500  # the page lists this many rows per table; the CSV and Excel files list every row
@@ -59,7 +61,7 @@ def _fix_columns(rows: pd.DataFrame) -> pd.DataFrame:
     out["source_row_number"] = out["source_row_number"].astype("Int64")
     out["problem"] = out["rule_id"].map(lambda r: describe(str(r)).description)
     out["how_to_fix"] = out["rule_id"].map(lambda r: describe(str(r)).how_to_fix)
-    out = out.sort_values(["source_file", "source_row_number", "rule_id", "field"], na_position="last")
+    out = out.sort_values(["source_file", "entity", "source_row_number", "rule_id", "field"], na_position="last")
     return out[list(SHEET_HEADERS)].reset_index(drop=True)
 
 
@@ -217,7 +219,7 @@ def write_excel(path: Path, fb: Feedback, rows: pd.DataFrame, warns: pd.DataFram
             sheet.append([_safe_cell(v) for v in record])
         sheet.freeze_panes = "A2"
         sheet.auto_filter.ref = sheet.dimensions
-        for letter, width in zip("ABCDEFGHI", (28, 7, 12, 22, 30, 50, 30, 30, 60), strict=True):
+        for letter, width in zip("ABCDEFGHIJ", (28, 14, 7, 12, 22, 30, 50, 30, 30, 60), strict=True):
             sheet.column_dimensions[letter].width = width
     book.save(path)
 
@@ -341,7 +343,8 @@ def write_check_report(result: dict[str, Any], assessment: Any, out_dir: Path,
                              "rows_in": int(result.get("rows_in") or 0), "loaded": int(result.get("loaded") or 0),
                              "quarantined": int(result.get("quarantined") or 0),
                              "duplicates": int(result.get("duplicates") or 0), "message": result.get("message")}])
-    issues = assessment.row_issues.reindex(columns=ROW_ISSUE_COLUMNS).assign(source_file=source_file)
+    issues = assessment.row_issues.reindex(columns=ROW_ISSUE_COLUMNS).assign(source_file=source_file,
+                                                                            entity=result["entity"])
     held = issues[issues["severity"] == "error"]
     if quarantine is not None and len(quarantine):
         held = pd.concat([quarantine.reindex(columns=ROW_COLUMNS), held.reindex(columns=ROW_COLUMNS)],

@@ -44,10 +44,10 @@ def test_check_writes_the_report_and_it_renders_with_its_charts(tmp_path, monkey
     warehouse = tmp_path / "never.duckdb"
     monkeypatch.setenv("PSIRF_WAREHOUSE_URL", f"duckdb:///{warehouse}")
     manifest = generate_demo_feeds(home, incidents_per_provider=60)
-    expected = manifest["providers"]["R1L"]["files"]["incidents"]
+    expected = manifest["providers"]["RAJ"]["files"]["incidents"]
     out = tmp_path / "report"
 
-    result = runner.invoke(app, ["check", str(home / expected["path"]), "--provider", "R1L", "--report-dir", str(out)])
+    result = runner.invoke(app, ["check", str(home / expected["path"]), "--provider", "RAJ", "--report-dir", str(out)])
 
     assert result.exit_code == 0, result.output
     assert not warehouse.exists()
@@ -58,7 +58,7 @@ def test_check_writes_the_report_and_it_renders_with_its_charts(tmp_path, monkey
     rows = pd.read_csv(csv_file, encoding="utf-8-sig", dtype=str)
     assert rows.groupby("Rule")["Row"].nunique().to_dict() == expected["quarantined_by_rule"]
     sheet = list(load_workbook(xlsx, read_only=True)["Held back rows"].iter_rows(values_only=True))
-    assert len(sheet) - 1 == len(rows) and sheet[0][:3] == ("Source file", "Row", "Record id")
+    assert len(sheet) - 1 == len(rows) and sheet[0][:4] == ("Source file", "Entity", "Row", "Record id")
     text = html.read_text(encoding="utf-8")
     assert text.count("<svg") >= 3 and "<script" not in text.lower() and "Check of a file before it is sent" in text
 
