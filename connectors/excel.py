@@ -10,6 +10,7 @@ anyone "repairing" digits that are gone.
 from __future__ import annotations
 
 import datetime as dt
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,7 +62,7 @@ def read_excel(path: Path, config: ExcelSheetConfig) -> RawBatch:
     source = str(path)
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
-    except (InvalidFileException, OSError, KeyError, ValueError) as exc:
+    except (InvalidFileException, OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
         raise BatchRejected(source, f"is not a readable .xlsx workbook ({type(exc).__name__}: {exc})") from None
     try:
         if config.sheet is None:

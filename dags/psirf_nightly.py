@@ -55,9 +55,15 @@ def psirf_nightly() -> None:
     def provider_load(ods_code: str) -> Any:
         @task
         def extract(ods_code: str, run_id: str | None = None, data_interval_end: Any = None) -> list[dict[str, Any]]:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            from connectors.rest_api import ApiAuthError
             from psirf.pipeline import extract_provider, naive_utc
 
-            return extract_provider(ods_code, run_id=run_id, extracted_at=naive_utc(data_interval_end))
+            try:
+                return extract_provider(ods_code, run_id=run_id, extracted_at=naive_utc(data_interval_end))
+            except ApiAuthError as exc:  # retrying cannot fix a rejected credential: fail at once
+                raise AirflowFailException(str(exc)) from exc
 
         @task
         def transform_validate(refs: list[dict[str, Any]]) -> list[dict[str, Any]]:
