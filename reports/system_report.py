@@ -34,6 +34,10 @@ HARM_ORDER = ["No physical harm", "Low physical harm", "Moderate physical harm",
 RESPONSE_ORDER = ["psii", "aar", "swarm", "mdt", "thematic", "local", "none", "unknown"]
 
 
+_SHAREABLE = " AND NOT data_sharing_opt_out"
+"""Incidents whose patient opted out of data sharing (LFPSE) never reach a shared output."""
+
+
 @dataclass
 class Section:
     """One part of the report: a heading, an explanation, an optional chart and suppressed tables."""
@@ -78,7 +82,7 @@ def _provider_label(frame: pd.DataFrame) -> pd.Series:
 
 def _trend(engine: Engine, start: dt.date, end: dt.date, rule: SuppressionRule) -> Section:
     frame = _read(engine, "SELECT provider_ods, provider_name, occurred_month, incidents FROM "
-                          "vw_incidents_by_provider_month_harm WHERE month_start BETWEEN :start AND :end",
+                          f"vw_incidents_by_provider_month_harm WHERE month_start BETWEEN :start AND :end{_SHAREABLE}",
                   start=start, end=end)
     months = [m.strftime("%Y-%m") for m in pd.date_range(start, end, freq="MS")]
     table = pd.DataFrame()
@@ -98,7 +102,7 @@ def _trend(engine: Engine, start: dt.date, end: dt.date, rule: SuppressionRule) 
 
 def _harm(engine: Engine, start: dt.date, end: dt.date, rule: SuppressionRule) -> Section:
     frame = _read(engine, "SELECT provider_ods, provider_name, physical_harm, incidents FROM "
-                          "vw_incidents_by_provider_month_harm WHERE month_start BETWEEN :start AND :end",
+                          f"vw_incidents_by_provider_month_harm WHERE month_start BETWEEN :start AND :end{_SHAREABLE}",
                   start=start, end=end)
     if frame.empty:
         return Section("Harm profile", "Incidents by worst physical harm.", None, [])
@@ -112,7 +116,7 @@ def _harm(engine: Engine, start: dt.date, end: dt.date, rule: SuppressionRule) -
 
 def _candour(engine: Engine, start: dt.date, end: dt.date, rule: SuppressionRule) -> Section:
     frame = _read(engine, "SELECT provider_ods, duty_of_candour_status, COUNT(*) AS incidents FROM "
-                          "vw_moderate_harm_duty_of_candour WHERE occurred_date BETWEEN :start AND :end "
+                          f"vw_moderate_harm_duty_of_candour WHERE occurred_date BETWEEN :start AND :end{_SHAREABLE} "
                           "GROUP BY provider_ods, duty_of_candour_status", start=start, end=_month_end(end))
     title = "Duty of Candour"
     intro = ("Incidents with moderate or worse harm, and whether the Duty of Candour was recorded as applying. "
@@ -172,7 +176,8 @@ def _actions(engine: Engine, rule: SuppressionRule) -> Section:
 
 def _inequalities(engine: Engine, start: dt.date, end: dt.date, rule: SuppressionRule) -> Section:
     frame = _read(engine, "SELECT ethnic_group, age_band, sex, imd_decile, is_moderate_or_worse, patients FROM "
-                          "vw_harm_inequalities WHERE month_start BETWEEN :start AND :end", start=start, end=end)
+                          f"vw_harm_inequalities WHERE month_start BETWEEN :start AND :end{_SHAREABLE}",
+                  start=start, end=end)
     title = "Harm and health inequalities"
     intro = "Patients affected, by group, split by whether their physical harm was moderate or worse."
     if frame.empty:
@@ -195,7 +200,7 @@ def _inequalities(engine: Engine, start: dt.date, end: dt.date, rule: Suppressio
 def _timeliness(engine: Engine, start: dt.date, end: dt.date, rule: SuppressionRule) -> Section:
     frame = _read(engine, "SELECT provider_ods, SUM(incidents) AS incidents, SUM(with_reported_date) AS reported, "
                           "SUM(within_2_days) AS d2, SUM(within_7_days) AS d7, SUM(within_30_days) AS d30 "
-                          "FROM vw_reporting_timeliness WHERE month_start BETWEEN :start AND :end "
+                          f"FROM vw_reporting_timeliness WHERE month_start BETWEEN :start AND :end{_SHAREABLE} "
                           "GROUP BY provider_ods", start=start, end=end)
     title, intro = "Reporting timeliness", "Days from an incident occurring to its being reported."
     if frame.empty:

@@ -30,7 +30,8 @@ def _provenance(provider: str, rid: str) -> dict[str, Any]:
 def incident(provider: str, rid: str, occurred: dt.date, *, reported: dt.date | None = None, harm: str = "5",
              psych: str | None = None, event: str = "incident", category: str | None = None,
              doc: bool | None = None, never: bool | None = None, division: str | None = None,
-             specialty: str | None = None, location: str | None = None, deleted: bool = False) -> dict[str, Any]:
+             specialty: str | None = None, location: str | None = None, deleted: bool = False,
+             never_type: str | None = None, opt_out: bool | None = None) -> dict[str, Any]:
     return {
         **_provenance(provider, rid), "incident_key": natural_key(provider, rid), "local_reference": None,
         "event_type_code": event, "occurred_date": occurred, "occurred_time": None, "reported_date": reported,
@@ -40,6 +41,7 @@ def incident(provider: str, rid: str, occurred: dt.date, *, reported: dt.date | 
         "specialty_source": specialty, "location_type_source": location, "location_exact_source": None,
         "description": f"free text of {rid}", "action_taken": None, "lessons_learned": None,
         "duty_of_candour": doc, "duty_of_candour_source": None, "never_event": never,
+        "never_event_type_code": never_type, "data_sharing_opt_out": opt_out,
         "approval_status_source": None, "source_updated_at": None, "is_deleted": deleted,
     }
 

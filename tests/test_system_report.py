@@ -59,6 +59,8 @@ def _fill(engine: Engine) -> None:
         incidents.append(inc)
         patients.append(patient(inc, 1, harm=inc["physical_harm_code"], ethnicity="A" if n % 3 else "N",
                                 gender="1" if n % 2 else "2", bracket=str(8 + n % 5)))
+    # RYC's incidents all carry the LFPSE data-sharing opt-out: no shared output may count them.
+    incidents += [incident("RYC", f"o{n}", dt.date(2026, 2, 1 + n), harm="3", opt_out=True) for n in range(20)]
     insert(engine, "incident", incidents)
     insert(engine, "incident_patient", patients)
     responses = [learning_response("RAJ", f"lr{n}", kind="aar" if n % 2 else "psii", commissioned=dt.date(2026, 3, 1))
@@ -93,6 +95,7 @@ def test_the_report_suppresses_every_shared_count(migrated_engine: Engine, tmp_p
                   "Safety actions", "Harm and health inequalities", "Reporting timeliness"):
         assert f"<h2>{title}</h2>" in html
     assert "RAJ Mid And South Essex NHS Foundation Trust" in html
+    assert "RYC" not in html  # opted out of data sharing
     assert "free text" not in html.split("<body>")[1].split("Source:")[0]  # no canned text of the rows either
     assert "<td class=\"total\">40</td>" in html  # RAJ's 40 incidents, a multiple of 5, published exactly
 

@@ -29,12 +29,14 @@ def oversight(migrated_engine: Engine) -> Engine:
     seed_organisations(migrated_engine)
     i1 = incident("RAJ", "i1", D(2026, 1, 5), reported=D(2026, 1, 6), harm="5")
     i2 = incident("RAJ", "i2", D(2026, 1, 20), reported=D(2026, 2, 25), harm="3", doc=True)
-    i3 = incident("RAJ", "i3", D(2026, 2, 3), reported=D(2026, 2, 3), harm="1", never=True, category="medication")
+    i3 = incident("RAJ", "i3", D(2026, 2, 3), reported=D(2026, 2, 3), harm="1", never=True, category="medication",
+                  never_type="7")
     risk = incident("RAJ", "i4", D(2026, 2, 10), event="risk")
     gone = incident("RAJ", "i5", D(2026, 1, 11), harm="2", deleted=True)
     j1 = incident("R1L", "j1", D(2026, 1, 7), reported=D(2026, 1, 10), harm="4", psych="2", doc=False)
     j2 = incident("R1L", "j2", D(2026, 1, 8), harm="5")
-    insert(migrated_engine, "incident", [i1, i2, i3, risk, gone, j1, j2])
+    opted_out = incident("R1L", "j3", D(2026, 1, 9), reported=D(2026, 1, 9), harm="5", opt_out=True)
+    insert(migrated_engine, "incident", [i1, i2, i3, risk, gone, j1, j2, opted_out])
     insert(migrated_engine, "incident_patient", [
         patient(i2, 1, harm="3", ethnicity="A", gender="2", bracket="9", age=30),
         patient(i2, 2, harm="5"),
@@ -66,11 +68,14 @@ def _pick(rows: list[dict[str, Any]], *keys: str) -> list[tuple[Any, ...]]:
 
 
 def test_incidents_per_provider_month_by_worst_harm(oversight: Engine) -> None:
-    got = view(oversight, "vw_incidents_by_provider_month_harm", "provider_ods, occurred_month, physical_harm_code")
-    assert _pick(got, "provider_ods", "occurred_month", "physical_harm_code", "is_moderate_or_worse", "incidents") == [
-        ("R1L", "2026-01", "4", False, 1), ("R1L", "2026-01", "5", False, 1),
-        ("RAJ", "2026-01", "3", True, 1), ("RAJ", "2026-01", "5", False, 1),
-        ("RAJ", "2026-02", "1", True, 1),  # the risk record and the deleted incident are not counted
+    got = view(oversight, "vw_incidents_by_provider_month_harm",
+               "provider_ods, occurred_month, physical_harm_code, data_sharing_opt_out")
+    assert _pick(got, "provider_ods", "occurred_month", "physical_harm_code", "is_moderate_or_worse",
+                 "data_sharing_opt_out", "incidents") == [
+        ("R1L", "2026-01", "4", False, False, 1), ("R1L", "2026-01", "5", False, False, 1),
+        ("R1L", "2026-01", "5", False, True, 1),  # counted, but flagged: shared outputs leave it out
+        ("RAJ", "2026-01", "3", True, False, 1), ("RAJ", "2026-01", "5", False, False, 1),
+        ("RAJ", "2026-02", "1", True, False, 1),  # the risk record and the deleted incident are not counted
     ]
     assert {r["icb_code"] for r in got} == {"QH8"}
     assert got[0]["provider_name"] == "ESSEX PARTNERSHIP UNIVERSITY NHS FOUNDATION TRUST"
@@ -88,8 +93,8 @@ def test_moderate_or_worse_harm_with_duty_of_candour(oversight: Engine) -> None:
 
 def test_never_events_and_their_investigation(oversight: Engine) -> None:
     got = view(oversight, "vw_never_events")
-    assert _pick(got, "provider_ods", "occurred_date", "category", "learning_responses", "has_psii") == [
-        ("RAJ", D(2026, 2, 3), "Medication", 1, True)]
+    assert _pick(got, "provider_ods", "occurred_date", "category", "never_event_type_code", "learning_responses",
+                 "has_psii") == [("RAJ", D(2026, 2, 3), "Medication", "7", 1, True)]
 
 
 def test_learning_responses_time_to_completion_and_overdue(oversight: Engine) -> None:
@@ -131,10 +136,11 @@ def test_harm_by_ethnicity_age_band_sex_and_deprivation(oversight: Engine) -> No
 
 
 def test_reporting_timeliness_per_provider(oversight: Engine) -> None:
-    got = view(oversight, "vw_reporting_timeliness", "provider_ods, occurred_month")
+    got = view(oversight, "vw_reporting_timeliness", "provider_ods, occurred_month, data_sharing_opt_out")
     assert _pick(got, "provider_ods", "occurred_month", "incidents", "with_reported_date", "median_days_to_report",
                  "within_2_days", "within_7_days", "within_30_days", "after_30_days") == [
         ("R1L", "2026-01", 2, 1, 3.0, 0, 1, 1, 0),
+        ("R1L", "2026-01", 1, 1, 0.0, 1, 1, 1, 0),  # the opted-out incident, on its own row
         ("RAJ", "2026-01", 2, 2, 18.5, 1, 1, 1, 1),
         ("RAJ", "2026-02", 1, 1, 0.0, 1, 1, 1, 0),
     ]

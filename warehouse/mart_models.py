@@ -242,6 +242,10 @@ class FctIncident(Base):
     location_type_key: Mapped[str] = _fk("dim_location_type")
     duty_of_candour: Mapped[bool | None] = mapped_column(Boolean, comment="Duty of Candour applies (NULL: unrecorded)")
     never_event: Mapped[bool | None] = mapped_column(Boolean, comment="Recorded as a Never Event")
+    never_event_type_code: Mapped[str | None] = mapped_column(String(4), comment="LFPSE never-event-type code")
+    data_sharing_opt_out: Mapped[bool] = mapped_column(
+        Boolean, comment="LFPSE DataSharingOptOut: leave out of every output shared beyond the ICB"
+    )
     harm_mapping_basis: Mapped[str] = mapped_column(String(20), comment="provider_profile | legacy_nrls | lfpse")
     days_to_report: Mapped[int | None] = mapped_column(Integer, comment="reported_date - occurred_date, in days")
     refreshed_at: Mapped[dt.datetime] = _refreshed()

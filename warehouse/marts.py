@@ -274,9 +274,13 @@ def _repoint_organisations(conn: Connection, changed: list[str]) -> None:
         ).bindparams(sa.bindparam("codes", expanding=True)), params)
 
 
+_DIVISION = "COALESCE({i}division_source, {i}service_area_source)"
+"""Datix divisions and LFPSE service areas name the same level: one dimension column."""
+
+
 def _label_dimensions(conn: Connection, since_sql: str, params: dict[str, Any]) -> None:
     """Add the service areas and location types of the changed incidents (first label seen is kept)."""
-    division, specialty = _label("division_source"), _label("specialty_source")
+    division, specialty = _label(_DIVISION.format(i="")), _label("specialty_source")
     location = _label("location_type_source")
     service_area_key = key_sql(conn, "'service_area'", f"lower({division})", f"lower({specialty})")
     location_type_key = key_sql(conn, "'location_type'", f"lower({location})")
@@ -296,7 +300,7 @@ def _label_dimensions(conn: Connection, since_sql: str, params: dict[str, Any]) 
 
 
 def _service_area_key(conn: Connection) -> str:
-    division, specialty = _label("i.division_source"), _label("i.specialty_source")
+    division, specialty = _label(_DIVISION.format(i="i.")), _label("i.specialty_source")
     key = key_sql(conn, "'service_area'", f"lower({division})", f"lower({specialty})")
     return f"CASE WHEN {division} IS NULL AND {specialty} IS NULL THEN :unknown ELSE {key} END"
 
@@ -312,14 +316,16 @@ def _refresh_incidents(conn: Connection, since: dt.datetime | None, params: dict
     columns = ["incident_key", "provider_ods", "organisation_key", "occurred_date_key", "reported_date_key",
                "occurred_date", "reported_date", "event_type_key", "category_key", "physical_harm_key",
                "psychological_harm_key", "service_area_key", "location_type_key", "duty_of_candour", "never_event",
-               "harm_mapping_basis", "days_to_report", "refreshed_at"]
+               "never_event_type_code", "data_sharing_opt_out", "harm_mapping_basis", "days_to_report",
+               "refreshed_at"]
     select = f"""
         SELECT i.incident_key, i.provider_ods, COALESCE(o.organisation_key, :unknown),
                {_date_key("i.occurred_date")}, {_date_key("i.reported_date")}, i.occurred_date, i.reported_date,
                COALESCE(et.event_type_key, :unknown), COALESCE(c.category_key, :unknown),
                COALESCE(ph.physical_harm_key, :unknown), COALESCE(ps.psychological_harm_key, :unknown),
                {_service_area_key(conn)}, {_location_type_key(conn)}, i.duty_of_candour, i.never_event,
-               i.harm_mapping_basis, {_days("i.reported_date", "i.occurred_date")}, CAST(:now AS TIMESTAMP)
+               i.never_event_type_code, COALESCE(i.data_sharing_opt_out, false), i.harm_mapping_basis,
+               {_days("i.reported_date", "i.occurred_date")}, CAST(:now AS TIMESTAMP)
         FROM incident i
         {_org_join("o", "i.provider_ods", "i.occurred_date")}
         {_dim_join("dim_event_type", "et", "i.event_type_code")}

@@ -47,12 +47,14 @@ def _f(template: str, f: str = "f", **kw: str) -> str:
 
 _PROVIDER = (("provider_ods", "text", "ODS code of the provider"),
              ("provider_name", "text", "Provider's current name (resolved by ODS code)"))
+_OPT_OUT = ("data_sharing_opt_out", "boolean", "LFPSE DataSharingOptOut: leave these out of any output shared "
+            "beyond the ICB")
 
 VIEWS: tuple[View, ...] = (
     View(
         name="vw_incidents_by_provider_month_harm",
         question="How many incidents did each provider have each month, by worst physical harm?",
-        grain="one row per provider, occurred month and worst physical harm level",
+        grain="one row per provider, occurred month, worst physical harm level and data-sharing opt-out",
         columns=(*_PROVIDER,
                  ("icb_code", "text", "ICB the provider belonged to when the incidents occurred"),
                  ("month_start", "date", "First day of the occurred month"),
@@ -60,12 +62,13 @@ VIEWS: tuple[View, ...] = (
                  ("physical_harm_code", "text", "LFPSE physical harm code of the worst harm (5 none … 1 fatal)"),
                  ("physical_harm", "text", "LFPSE label of the worst physical harm"),
                  ("harm_severity_rank", "integer", "0 none, 1 low, 2 moderate, 3 severe, 4 fatal; NULL unknown"),
-                 ("is_moderate_or_worse", "boolean", "Moderate, severe or fatal physical harm"),
+                 ("is_moderate_or_worse", "boolean", "Moderate, severe or fatal physical harm"), _OPT_OUT,
                  ("incidents", "integer", "Number of incidents")),
         sql=f"""
 SELECT f.provider_ods, {_f(_PROVIDER_NAME)} AS provider_name, o.icb_code, d.month_start,
        d.month_label AS occurred_month, ph.code AS physical_harm_code, ph.label AS physical_harm,
-       ph.severity_rank AS harm_severity_rank, ph.is_moderate_or_worse, COUNT(*) AS incidents
+       ph.severity_rank AS harm_severity_rank, ph.is_moderate_or_worse, f.data_sharing_opt_out,
+       COUNT(*) AS incidents
 FROM fct_incident f
 {_f(_INCIDENTS_ONLY)}
 JOIN dim_date d ON d.date_key = f.occurred_date_key
@@ -73,7 +76,7 @@ JOIN dim_physical_harm ph ON ph.physical_harm_key = f.physical_harm_key
 JOIN dim_organisation o ON o.organisation_key = f.organisation_key
 {_f(_CURRENT_ORG)}
 GROUP BY f.provider_ods, {_f(_PROVIDER_NAME)}, o.icb_code, d.month_start, d.month_label, ph.code, ph.label,
-         ph.severity_rank, ph.is_moderate_or_worse""",
+         ph.severity_rank, ph.is_moderate_or_worse, f.data_sharing_opt_out""",
     ),
     View(
         name="vw_moderate_harm_duty_of_candour",
@@ -89,12 +92,13 @@ GROUP BY f.provider_ods, {_f(_PROVIDER_NAME)}, o.icb_code, d.month_start, d.mont
                  ("duty_of_candour_status", "text", "applies | not applicable | not recorded"),
                  ("duty_of_candour_notified_date", "date", "When the patient or family was notified: always NULL "
                                                            "until feeds supply it"),
-                 ("days_to_notification", "integer", "notified date - occurred date: always NULL until then")),
+                 ("days_to_notification", "integer", "notified date - occurred date: always NULL until then"),
+                 _OPT_OUT),
         sql=f"""
 SELECT f.incident_key, f.provider_ods, {_f(_PROVIDER_NAME)} AS provider_name, f.occurred_date,
        d.month_label AS occurred_month, f.reported_date, ph.label AS physical_harm, ps.label AS psychological_harm,
        {_f(_DOC_STATUS)} AS duty_of_candour_status, CAST(NULL AS DATE) AS duty_of_candour_notified_date,
-       CAST(NULL AS INTEGER) AS days_to_notification
+       CAST(NULL AS INTEGER) AS days_to_notification, f.data_sharing_opt_out
 FROM fct_incident f
 {_f(_INCIDENTS_ONLY)}
 JOIN dim_date d ON d.date_key = f.occurred_date_key
@@ -115,15 +119,15 @@ WHERE ph.is_moderate_or_worse OR ps.is_moderate_or_worse""",
                  ("occurred_month", "text", "Occurred month, YYYY-MM"),
                  ("category", "text", "NRLS incident category"),
                  ("physical_harm", "text", "Worst physical harm (LFPSE label)"),
-                 ("never_event_type", "text", "LFPSE Never Event type: always NULL until feeds supply it"),
+                 ("never_event_type_code", "text", "LFPSE never-event-type code, when the feed supplies it"),
                  ("duty_of_candour_status", "text", "applies | not applicable | not recorded"),
                  ("learning_responses", "integer", "Learning responses covering the incident"),
-                 ("has_psii", "boolean", "A Patient Safety Incident Investigation covers it")),
+                 ("has_psii", "boolean", "A Patient Safety Incident Investigation covers it"), _OPT_OUT),
         sql=f"""
 SELECT f.incident_key, f.provider_ods, {_f(_PROVIDER_NAME)} AS provider_name, f.occurred_date,
        d.month_label AS occurred_month, c.label AS category, ph.label AS physical_harm,
-       CAST(NULL AS VARCHAR) AS never_event_type, {_f(_DOC_STATUS)} AS duty_of_candour_status,
-       COALESCE(lr.responses, 0) AS learning_responses, COALESCE(lr.psii, 0) > 0 AS has_psii
+       f.never_event_type_code, {_f(_DOC_STATUS)} AS duty_of_candour_status,
+       COALESCE(lr.responses, 0) AS learning_responses, COALESCE(lr.psii, 0) > 0 AS has_psii, f.data_sharing_opt_out
 FROM fct_incident f
 {_f(_INCIDENTS_ONLY)}
 JOIN dim_date d ON d.date_key = f.occurred_date_key
@@ -137,8 +141,7 @@ LEFT JOIN (SELECT b.incident_key, COUNT(*) AS responses,
            JOIN dim_learning_response_type t ON t.response_type_key = r.response_type_key
            GROUP BY b.incident_key) lr ON lr.incident_key = f.incident_key
 WHERE f.never_event""",
-        notes="The canonical model has the Never Event flag but not the LFPSE Never Event type: "
-              "`never_event_type` is NULL until it does.",
+        notes="Only LFPSE feeds send the Never Event type; Datix listings send the flag alone.",
     ),
     View(
         name="vw_learning_responses",
@@ -265,8 +268,8 @@ WHERE f.is_system_wide""",
     View(
         name="vw_harm_inequalities",
         question="Do some groups of patients come to more harm (ethnicity, age band, sex, deprivation)?",
-        grain="one row per provider, occurred month, ethnic category, age bracket, sex, IMD decile and physical "
-              "harm level, counting patients",
+        grain="one row per provider, occurred month, ethnic category, age bracket, sex, IMD decile, physical "
+              "harm level and data-sharing opt-out, counting patients",
         columns=(*_PROVIDER,
                  ("month_start", "date", "First day of the occurred month"),
                  ("occurred_month", "text", "Occurred month, YYYY-MM"),
@@ -279,13 +282,13 @@ WHERE f.is_system_wide""",
                  ("imd_decile", "integer", "IMD decile (1 most deprived): NULL until feeds supply it"),
                  ("physical_harm_code", "text", "LFPSE physical harm code for the patient"),
                  ("physical_harm", "text", "LFPSE physical harm label"),
-                 ("is_moderate_or_worse", "boolean", "Moderate, severe or fatal physical harm"),
+                 ("is_moderate_or_worse", "boolean", "Moderate, severe or fatal physical harm"), _OPT_OUT,
                  ("patients", "integer", "Patients")),
         sql=f"""
 SELECT p.provider_ods, {_f(_PROVIDER_NAME, "p")} AS provider_name, d.month_start, d.month_label AS occurred_month,
        e.code AS ethnicity_code, e.label AS ethnicity, e.ethnic_group, a.age_band, a.label AS age_bracket,
        g.label AS sex, p.imd_decile, ph.code AS physical_harm_code, ph.label AS physical_harm,
-       ph.is_moderate_or_worse, COUNT(*) AS patients
+       ph.is_moderate_or_worse, f.data_sharing_opt_out, COUNT(*) AS patients
 FROM fct_incident_patient p
 JOIN fct_incident f ON f.incident_key = p.incident_key
 {_f(_INCIDENTS_ONLY)}
@@ -296,17 +299,18 @@ JOIN dim_gender g ON g.gender_key = p.gender_key
 JOIN dim_physical_harm ph ON ph.physical_harm_key = p.physical_harm_key
 {_f(_CURRENT_ORG, "p")}
 GROUP BY p.provider_ods, {_f(_PROVIDER_NAME, "p")}, d.month_start, d.month_label, e.code, e.label, e.ethnic_group,
-         a.age_band, a.label, g.label, p.imd_decile, ph.code, ph.label, ph.is_moderate_or_worse""",
+         a.age_band, a.label, g.label, p.imd_decile, ph.code, ph.label, ph.is_moderate_or_worse,
+         f.data_sharing_opt_out""",
         notes="No feed supplies deprivation yet: `imd_decile` is NULL (reported as 'not supplied'). When it is "
               "added it must come from the patient's LSOA via the IMD lookup, never from a stored postcode.",
     ),
     View(
         name="vw_reporting_timeliness",
         question="How quickly does each provider report incidents after they occur?",
-        grain="one row per provider and occurred month",
+        grain="one row per provider, occurred month and data-sharing opt-out",
         columns=(*_PROVIDER,
                  ("month_start", "date", "First day of the occurred month"),
-                 ("occurred_month", "text", "Occurred month, YYYY-MM"),
+                 ("occurred_month", "text", "Occurred month, YYYY-MM"), _OPT_OUT,
                  ("incidents", "integer", "Incidents"),
                  ("with_reported_date", "integer", "Incidents with a reported date"),
                  ("median_days_to_report", "number", "Median days occurred → reported"),
@@ -316,7 +320,7 @@ GROUP BY p.provider_ods, {_f(_PROVIDER_NAME, "p")}, d.month_start, d.month_label
                  ("after_30_days", "integer", "Reported more than 30 days after")),
         sql=f"""
 SELECT f.provider_ods, {_f(_PROVIDER_NAME)} AS provider_name, d.month_start, d.month_label AS occurred_month,
-       COUNT(*) AS incidents, COUNT(f.days_to_report) AS with_reported_date,
+       f.data_sharing_opt_out, COUNT(*) AS incidents, COUNT(f.days_to_report) AS with_reported_date,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY f.days_to_report) AS median_days_to_report,
        SUM(CASE WHEN f.days_to_report <= 2 THEN 1 ELSE 0 END) AS within_2_days,
        SUM(CASE WHEN f.days_to_report <= 7 THEN 1 ELSE 0 END) AS within_7_days,
@@ -326,7 +330,7 @@ FROM fct_incident f
 {_f(_INCIDENTS_ONLY)}
 JOIN dim_date d ON d.date_key = f.occurred_date_key
 {_f(_CURRENT_ORG)}
-GROUP BY f.provider_ods, {_f(_PROVIDER_NAME)}, d.month_start, d.month_label""",
+GROUP BY f.provider_ods, {_f(_PROVIDER_NAME)}, d.month_start, d.month_label, f.data_sharing_opt_out""",
         notes="The 2/7/30-day bands are ours (no national target applies under LFPSE); the median answers "
               "most questions.",
     ),

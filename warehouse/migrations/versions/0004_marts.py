@@ -256,6 +256,13 @@ def upgrade() -> None:
         ),
         sa.Column("duty_of_candour", sa.Boolean(), nullable=True, comment="Duty of Candour applies (NULL: unrecorded)"),
         sa.Column("never_event", sa.Boolean(), nullable=True, comment="Recorded as a Never Event"),
+        sa.Column("never_event_type_code", sa.String(4), nullable=True, comment="LFPSE never-event-type code"),
+        sa.Column(
+            "data_sharing_opt_out",
+            sa.Boolean(),
+            nullable=False,
+            comment="LFPSE DataSharingOptOut: leave out of every output shared beyond the ICB",
+        ),
         sa.Column(
             "harm_mapping_basis", sa.String(20), nullable=False, comment="provider_profile | legacy_nrls | lfpse"
         ),
