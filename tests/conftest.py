@@ -97,3 +97,14 @@ def demo_estate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tup
         yield home, manifest, server.url
     finally:
         server.stop()
+
+
+ALL_CSV_REGISTRY = Path(__file__).parent / "fixtures" / "providers_all_csv.toml"
+
+
+@pytest.fixture(scope="module")
+def all_csv_registry() -> Iterator[Path]:
+    """Point the registry at the five trusts as CSV drops, for tests of the CSV generator and the API server."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PSIRF_REGISTRY", str(ALL_CSV_REGISTRY))
+        yield ALL_CSV_REGISTRY

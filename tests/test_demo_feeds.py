@@ -57,6 +57,11 @@ def test_mod11_helper_against_known_numbers() -> None:
 # --- fixtures ------------------------------------------------------------------------------------------------
 
 
+
+@pytest.fixture(scope="module", autouse=True)
+def _five_csv_trusts(all_csv_registry: Path) -> None:
+    """These tests are about CSV exports: use the registry where every trust sends them."""
+
 @pytest.fixture(scope="module")
 def out(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, list[Provider]]:
     home = tmp_path_factory.mktemp("demo")

@@ -25,6 +25,11 @@ REPO = Path(__file__).resolve().parents[1]
 HEADERS = {"Authorization": "Bearer tok"}
 
 
+
+@pytest.fixture(scope="module", autouse=True)
+def _five_csv_trusts(all_csv_registry: Path) -> None:
+    """These tests are about CSV exports: use the registry where every trust sends them."""
+
 @pytest.fixture(scope="module")
 def demo_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     home = tmp_path_factory.mktemp("home")
