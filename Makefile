@@ -25,8 +25,9 @@ venv: $(STAMP) ## Create the virtual environment from the pinned lock file
 run: $(STAMP) ## Generate demo feeds, migrate, run psirf_nightly through Airflow into var/warehouse.duckdb
 	bash scripts/run_demo.sh
 
-test: $(STAMP) ## Run the test suite (DuckDB and PostgreSQL)
+test: $(STAMP) ## Run the test suite (DuckDB and PostgreSQL; headless Chromium for report screenshots)
 	bash scripts/ensure_postgres.sh
+	bash scripts/ensure_chromium.sh
 	$(BIN)/pytest
 
 lint: $(STAMP) ## ruff and mypy
