@@ -23,7 +23,7 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk import dag, task, task_group
+from airflow.sdk import Asset, dag, task, task_group
 
 DEFAULT_ARGS = {
     "owner": "psirf-data-engineering",
@@ -93,7 +93,8 @@ def psirf_nightly() -> None:
         loaded >> feedback(ods_code)
         return loaded
 
-    @task(trigger_rule="all_done")
+    # Emitting the marts asset starts psirf_system_report (data-aware scheduling) once the night's loads are in.
+    @task(trigger_rule="all_done", outlets=[Asset(name="psirf_marts", uri="x-psirf://warehouse/marts")])
     def refresh_marts() -> dict[str, Any]:
         from warehouse.marts import refresh
 

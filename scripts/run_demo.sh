@@ -48,8 +48,14 @@ if [ "$status" -ne 0 ]; then
   exit 1
 fi
 
+echo "==> building the system-wide report (psirf_system_report, which the marts asset triggers in production)"
+"$BIN/airflow" dags test psirf_system_report >"$AIRFLOW_HOME/system-report.log" 2>&1 \
+  || { tail -20 "$AIRFLOW_HOME/system-report.log"; echo "psirf_system_report FAILED" >&2; exit 1; }
+
 echo "==> batch ledger and warehouse"
 "$BIN/psirf" status --limit 20
 echo
 echo "Warehouse: $("$BIN/python" -c 'from psirf.settings import warehouse_url; print(warehouse_url())')"
-echo "Airflow log of this run: $AIRFLOW_HOME/dags-test.log"
+echo "System report: $(ls "$PSIRF_HOME"/reports/system/*/system_report.html 2>/dev/null | tail -1)"
+echo "Provider feedback reports: $PSIRF_HOME/outbox/<ODS>/<load date>/"
+echo "Airflow logs of this run: $AIRFLOW_HOME/dags-test.log, $AIRFLOW_HOME/system-report.log"
