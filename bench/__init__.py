@@ -1,0 +1,1 @@
+"""Benchmark of the real pipeline at scale: ``make bench`` (see docs/benchmarks.md)."""

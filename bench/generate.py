@@ -1,0 +1,83 @@
+"""Deterministic scale data for the benchmark.
+
+The full feed reuses the demo generator (``psirf.demo_feeds``: realistic free text, planted defects, duplicates) with
+``rows / 5`` incidents for each of the five CSV trusts of ``tests/fixtures/providers_all_csv.toml`` (about 1.5
+safety actions per incident). The nightly delta takes ``delta`` existing incident records, spread over the
+providers, edits their narrative and moves their "last updated" stamp a day on, and writes them as one new export
+file per provider, so the pipeline sees changed records, not new ones.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from psirf import settings
+from psirf.demo_feeds import generate_demo_feeds
+from psirf.registry import load_registry
+from transforms.profile import load_profile
+
+REGISTRY = settings.REPO_ROOT / "tests" / "fixtures" / "providers_all_csv.toml"
+SEED = 6  # issue 6
+N_PROVIDERS = 5
+
+
+def providers(home: Path) -> list:
+    return load_registry(REGISTRY, home=home)
+
+
+def generate_full(home: Path, rows: int) -> dict:
+    """Write every provider's full export under ``home/demo_feeds`` (reused if already there); return the manifest."""
+    manifest_path = home / "demo_feeds" / "manifest.json"
+    per_provider = max(1, rows // N_PROVIDERS)
+    if manifest_path.exists():
+        manifest = json.loads(manifest_path.read_text())
+        if manifest.get("bench_incidents_per_provider") == per_provider:
+            return manifest
+    manifest = generate_demo_feeds(home, providers(home), seed=SEED, incidents_per_provider=per_provider)
+    manifest["bench_incidents_per_provider"] = per_provider
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def _delta_name(glob: str) -> str:
+    return glob.replace("*", "zz_delta")  # sorts after the full export
+
+
+def generate_delta(home: Path, changed: int) -> dict[str, int]:
+    """Write ``changed`` edited incident records as a new export file per provider; returns rows per provider."""
+    written: dict[str, int] = {}
+    provs = providers(home)
+    share = changed // len(provs)
+    for i, provider in enumerate(provs):
+        n = share + (1 if i < changed % len(provs) else 0)
+        profile = load_profile(provider.profile, settings.profiles_dir())
+        cols = profile.entity("incidents").columns
+        glob = provider.feed.globs["incidents"]
+        source = sorted(p for p in provider.feed.path.glob(glob) if "zz_delta" not in p.name)[0]
+        encoding = "cp1252" if "web" in profile.source_system.lower() else "utf-8-sig"
+        frame = pd.read_csv(source, dtype=str, keep_default_na=False, encoding=encoding)
+        frame = frame.drop_duplicates(subset=[cols["source_record_id"]])
+        step = max(1, len(frame) // max(n, 1))
+        picked = frame.iloc[::step].head(n).copy()
+        updated = pd.to_datetime(picked[cols["source_updated_at"]], format=profile.datetime_format, errors="coerce")
+        stamp = (updated.fillna(pd.Timestamp("2026-01-01")) + pd.Timedelta(days=1))
+        picked[cols["source_updated_at"]] = stamp.dt.strftime(profile.datetime_format)
+        picked[cols["description"]] = picked[cols["description"]] + " Update: reviewed at the weekly safety huddle."
+        out = provider.feed.path / _delta_name(glob)
+        picked.to_csv(out, index=False, encoding=encoding)
+        written[provider.ods_code] = len(picked)
+    return written
+
+
+if __name__ == "__main__":
+    import sys
+    import time
+
+    t = time.perf_counter()
+    m = generate_full(Path(sys.argv[1]), int(sys.argv[2]))
+    print(json.dumps({ods: {e: f["rows_in"] for e, f in p["files"].items()} for ods, p in m["providers"].items()}),
+          f"{time.perf_counter() - t:.1f}s")
