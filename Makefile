@@ -28,6 +28,7 @@ run: $(STAMP) ## Generate demo feeds, migrate, run psirf_nightly through Airflow
 test: $(STAMP) ## Run the test suite (DuckDB and PostgreSQL; headless Chromium for report screenshots)
 	bash scripts/ensure_postgres.sh
 	bash scripts/ensure_chromium.sh
+	$(BIN)/ruff check .
 	$(BIN)/pytest
 
 lint: $(STAMP) ## ruff and mypy

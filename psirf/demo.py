@@ -115,8 +115,8 @@ def _freeze_zip_times(path: Path, when: dt.datetime) -> None:
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
         for info, data in members:
             if info.filename == "docProps/core.xml":  # openpyxl stamps "modified" with the time of saving
-                data = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>" + when.strftime("%Y-%m-%dT%H:%M:%SZ").encode(),
-                              data)
+                stamp = when.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
+                data = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>" + stamp, data)
             frozen = zipfile.ZipInfo(info.filename, date_time=when.timetuple()[:6])
             frozen.compress_type = zipfile.ZIP_DEFLATED
             dst.writestr(frozen, data)

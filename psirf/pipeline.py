@@ -35,8 +35,7 @@ from transforms.profile import MappingProfile, load_profile
 from warehouse.db import make_engine
 from warehouse.dq_results import BatchQuality, history_or_empty
 from warehouse.ledger import loaded_checksums
-from warehouse.load import LedgerEntry, LoadResult, load_batch, record_rejection
-from warehouse.load import LINK_TABLES
+from warehouse.load import LINK_TABLES, LedgerEntry, LoadResult, load_batch, record_rejection
 from warehouse.models import CANONICAL_TABLES, Quarantine
 
 ENTITY_ORDER = ("incidents", "learning_responses", "safety_actions")  # referenced entities first
@@ -117,9 +116,11 @@ def _extract_api(provider: Provider, run_id: str | None, extracted_at: dt.dateti
     refs: list[dict[str, Any]] = []
     for entity in sorted(provider.entities, key=_order):
         batch_id = str(uuid.uuid4())
+        def held(ids: list[str], entity: str = entity) -> dict[str, dt.datetime | None]:
+            return held_versions(engine, provider.ods_code, entity, ids)
+
         landed = land_api_records(provider, entity, watermark(engine, provider.ods_code, entity),
-                                  provider.feed.path, batch_id,
-                                  lambda ids, e=entity: held_versions(engine, provider.ods_code, e, ids))
+                                  provider.feed.path, batch_id, held)
         if landed is None:
             continue
         if landed.checksum in loaded_checksums(engine, provider.ods_code, entity):

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-
 ROOT = Path(__file__).resolve().parent.parent
 DAG_FILE = ROOT / "dags" / "psirf_nightly.py"
 AIRFLOW = Path(sys.executable).with_name("airflow")

@@ -82,7 +82,8 @@ def test_lfpse_tabular_export_by_column_name(tmp_path, monkeypatch, warehouse_ur
               "Data sharing opt-out", "Patient number", "Physical harm", "Psychological harm",
               "Age at incident (days)", "Age bracket", "Gender", "Ethnicity", "Strength of association",
               "Clinical outcome"]
-    event = {"Record ID": "ev-1", "Reference number": "W1", "Taxonomy version": "5", "Last updated": "01/10/2026 10:00:00",
+    event = {"Record ID": "ev-1", "Reference number": "W1", "Taxonomy version": "5",
+             "Last updated": "01/10/2026 10:00:00",
              "Deleted": "n", "Event type": "incident", "Event date": "20/09/2026", "Date reported": "21/09/2026",
              "Organisation code": "F81001", "Duty of Candour": "y", "Never Event": "n", "Data sharing opt-out": "n",
              "Anonymous": "u"}

@@ -46,7 +46,7 @@ def _date(fields: pd.DataFrame, name: str) -> pd.Series:
 def _provenance(fields: pd.DataFrame, profile: MappingProfile, ods: str, batch_id: str,
                 extracted_at: object) -> dict[str, object]:
     return {"provider_ods": ods, "source_system": profile.source_system, "source_record_id": fields["source_record_id"],
-            "batch_id": batch_id, "extracted_at": pd.Timestamp(extracted_at)}  # type: ignore[arg-type]
+            "batch_id": batch_id, "extracted_at": pd.Timestamp(extracted_at)}
 
 
 def _source(sources: Sources, name: str, index: pd.Index) -> pd.Series:

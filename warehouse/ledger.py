@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 
 from warehouse.models import CANONICAL_TABLES, Base
 
-__all__ = ["loaded_checksums", "provider_totals", "recent_batches", "table_counts", "watermark", "held_versions"]
+__all__ = ["held_versions", "loaded_checksums", "provider_totals", "recent_batches", "table_counts", "watermark"]
 
 _ledger = Base.metadata.tables["batch_ledger"]
 
