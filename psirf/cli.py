@@ -30,10 +30,18 @@ def _fail(message: str) -> None:
 
 
 def _guard(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run a step; a user-fixable problem (bad input, config, an unreachable warehouse) becomes one clear line."""
+    from sqlalchemy.exc import OperationalError
+
     try:
         return fn(*args, **kwargs)
     except PsirfError as exc:
         _fail(str(exc))
+    except OperationalError as exc:
+        from psirf.settings import warehouse_url
+
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        _fail(f"cannot connect to the warehouse at {_safe_url(warehouse_url())}: {reason}")
 
 
 def _summary_table(title: str, rows: list[dict[str, Any]]) -> Table:
@@ -59,7 +67,7 @@ def init() -> None:
     url = warehouse_url()
     with console.status("migrating the warehouse"):
         _guard(upgrade, url)
-        seed_organisations(make_engine(url), _guard(load_registry))
+        _guard(seed_organisations, make_engine(url), _guard(load_registry))
     out.print(f"warehouse ready: {_safe_url(url)}")
 
 
@@ -153,9 +161,11 @@ def status(limit: Annotated[int, typer.Option(help="how many recent batches")] =
 
     engine = make_engine()
     try:
-        batches = recent_batches(engine, limit=limit, provider_ods=provider.upper() if provider else None)
+        batches = _guard(recent_batches, engine, limit=limit, provider_ods=provider.upper() if provider else None)
         totals = provider_totals(engine)
         counts = table_counts(engine)
+    except typer.Exit:
+        raise
     except Exception as exc:  # an unmigrated warehouse is a user mistake, not a crash
         _fail(f"cannot read the warehouse at {_safe_url(warehouse_url())} ({type(exc).__name__}); run `psirf init`")
     finally:

@@ -82,3 +82,13 @@ def test_check_of_a_file_missing_a_column_reports_rejection(home, tmp_path):
     assert out["status"] == "rejected" and "'Actual Harm' (for physical_harm)" in out["message"]
     assert (out["rows_in"], out["loaded"], out["quarantined"]) == (1, 0, 1)
     assert Path(str(bad)).name in str(out["source_file"])
+
+
+def test_an_unreachable_warehouse_is_one_clear_line(monkeypatch):
+    monkeypatch.setenv("PSIRF_WAREHOUSE_URL", "postgresql+psycopg://nobody:secret@127.0.0.1:9/warehouse")
+    for command in (["init"], ["status"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 2
+        assert "cannot connect to the warehouse at postgresql+psycopg://nobody:***@127.0.0.1:9/warehouse" in \
+            " ".join(result.output.split())
+        assert "Traceback" not in result.output and "secret" not in result.output
