@@ -1,0 +1,392 @@
+"""``make bench``: the real pipeline, stage by stage, on generated data, on DuckDB and on PostgreSQL.
+
+    python -m bench.run --rows 100000 [--engines duckdb,postgresql] [--delta 5000] [--out docs/benchmarks.md]
+
+The parent generates the feed once (``bench.generate``) and runs every measurement in a fresh child process, so
+that each run's peak memory (``ru_maxrss``) is its own:
+
+* ``pipeline`` child: migrate, then for every provider the same calls as ``psirf.pipeline.run_provider`` —
+  ``extract_provider`` → ``process_batch`` (read, canonicalise, validate with GX, data-quality assessment and
+  staging; each sub-step timed by wrapping the functions the pipeline calls) → ``load_processed`` — then
+  ``warehouse.marts.refresh``; then the nightly delta (changed records in new export files) through the same stages.
+* ``raw`` child: the canonical frames exactly as the load stage stages them (``_for_load`` + ``_prepare``), ingested
+  the fastest plain way: PostgreSQL ``COPY ... FROM STDIN (FORMAT csv)``, DuckDB ``INSERT ... SELECT`` from the
+  registered frame. The load stage's time is reported as a ratio to it.
+
+Results of every size are kept in a JSON comment inside the output file, so a 1M run adds to a 100k run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import io
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Callable
+
+REPO = Path(__file__).resolve().parent.parent
+PG_ADMIN = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "postgres"}
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/{dbname}"
+KEY = "BENCH-ONLY-pseudonymisation-key-not-for-real-data-0123456789"
+RESULTS_RE = re.compile(r"<!-- bench-results\n(.*?)\n-->", re.S)
+
+
+def peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+# --- child: the pipeline ---------------------------------------------------------------------------------------
+
+
+class Timers:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    @contextlib.contextmanager
+    def time(self, name: str):  # type: ignore[no-untyped-def]
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] += time.perf_counter() - start
+
+    def wrap(self, module: Any, attr: str, name: str) -> None:
+        original: Callable[..., Any] = getattr(module, attr)
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            with self.time(name):
+                return original(*args, **kwargs)
+
+        setattr(module, attr, timed)
+
+
+def _run_batches(ods_list: list[str], engine: Any, timers: Timers, prefix: str, keep: Path | None,
+                 counts: dict[str, int]) -> None:
+    from psirf.pipeline import extract_provider, load_processed, process_batch
+
+    key = KEY.encode()
+    for ods in ods_list:
+        with timers.time(f"{prefix}extract"):
+            refs = extract_provider(ods, engine=engine)
+        for ref in refs:
+            with timers.time(f"{prefix}process"):
+                processed = process_batch(ref, key=key)
+            counts[f"{prefix}rows_in"] += int(processed.get("rows_in") or 0)
+            counts[f"{prefix}rows_in_{processed['entity']}"] += int(processed.get("rows_in") or 0)
+            if keep is not None and processed.get("work_dir") and processed["status"] == "processed":
+                shutil.copytree(processed["work_dir"], keep / processed["batch_id"])  # for the raw baseline
+            with timers.time(f"{prefix}load"):
+                result = load_processed(processed, engine=engine)
+            for k in ("loaded", "quarantined", "duplicates", "inserted", "updated", "unchanged"):
+                counts[f"{prefix}{k}"] += int(result.get(k) or 0)
+
+
+def child_pipeline(url: str, home: Path, delta: int) -> dict[str, Any]:
+    import psirf.pipeline as pipeline
+    import psirf.sources as sources
+    from bench.generate import generate_delta, providers
+    from warehouse.db import make_engine
+    from warehouse.marts import refresh
+    from warehouse.migrate import upgrade
+
+    timers = Timers()
+    timers.wrap(sources, "read_batch", "read")
+    timers.wrap(pipeline, "canonicalise", "canonicalise")
+    timers.wrap(pipeline, "validate", "validate")
+    counts: dict[str, int] = defaultdict(int)
+    ods_list = [p.ods_code for p in providers(home)]
+    keep = home / "raw_frames"
+    keep.mkdir(exist_ok=True)
+    with timers.time("migrate"):
+        upgrade(url)
+    engine = make_engine(url)
+    wall = time.perf_counter()
+    _run_batches(ods_list, engine, timers, "", keep, counts)
+    with timers.time("marts"):
+        marts = refresh(engine, full=True)
+    full_wall = time.perf_counter() - wall
+    full_peak = peak_mib()
+    full = dict(timers.seconds)
+    # the nightly delta: changed records in new export files, through the same stages, then an incremental refresh
+    generate_delta(home, delta)
+    timers.seconds.clear()
+    wall = time.perf_counter()
+    _run_batches(ods_list, engine, timers, "delta_", None, counts)
+    with timers.time("delta_marts"):
+        refresh(engine)
+    delta_wall = time.perf_counter() - wall
+    delta_times = {k if k.startswith("delta_") else f"delta_{k}": v for k, v in timers.seconds.items()}
+    engine.dispose()
+    return {"seconds": full, "delta_seconds": delta_times, "counts": dict(counts), "wall": full_wall,
+            "delta_wall": delta_wall, "peak_mib_full": full_peak, "peak_mib": peak_mib(),
+            "marts_rows_read": marts.get("rows_read")}
+
+
+# --- child: the raw bulk-ingestion baseline --------------------------------------------------------------------
+
+
+def _frames(keep: Path) -> list[tuple[Any, Any]]:
+    import pandas as pd
+
+    from psirf.pipeline import _for_load
+    from warehouse.load import _prepare
+    from warehouse.models import CANONICAL_TABLES
+
+    out = []
+    for batch in sorted(keep.iterdir()):
+        for p in sorted(batch.glob("*.parquet")):
+            if p.stem in CANONICAL_TABLES:
+                table = CANONICAL_TABLES[p.stem]
+                out.append((table, _prepare(_for_load(p.stem, pd.read_parquet(p)), table)))
+    return out
+
+
+def child_raw(url: str, home: Path) -> dict[str, Any]:
+    import sqlalchemy as sa
+
+    from warehouse.db import is_duckdb, make_engine
+
+    frames = _frames(home / "raw_frames")
+    rows = sum(len(f) for _, f in frames)
+    engine = make_engine(url)
+    seconds = 0.0
+    with engine.begin() as conn:
+        q = conn.dialect.identifier_preparer.quote
+        names = sorted({t.name for t, _ in frames})
+        for name in names:  # empty copies of the canonical tables, created outside the timing
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS raw_{name}")
+            if is_duckdb(conn):
+                conn.exec_driver_sql(f"CREATE TABLE raw_{name} AS SELECT * FROM {q(name)} LIMIT 0")
+            else:
+                conn.exec_driver_sql(f"CREATE TABLE raw_{name} (LIKE {q(name)} INCLUDING DEFAULTS)")
+            staged = next(f for t, f in frames if t.name == name).columns
+            for column in [c.name for c in next(t for t, _ in frames if t.name == name).columns]:
+                if column not in staged:  # set by the merge, not staged (e.g. loaded_at)
+                    conn.exec_driver_sql(f"ALTER TABLE raw_{name} DROP COLUMN {q(column)}")
+        raw = conn.connection.driver_connection
+        for table, frame in frames:
+            cols = ", ".join(q(c) for c in frame.columns)
+            start = time.perf_counter()
+            if is_duckdb(conn):
+                casts = ", ".join(f"CAST({q(c)} AS {table.c[c].type.compile(dialect=conn.dialect)})"
+                                  for c in frame.columns)
+                raw.register("bench_frame", frame)  # type: ignore[union-attr]
+                conn.exec_driver_sql(f"INSERT INTO raw_{table.name} ({cols}) SELECT {casts} FROM bench_frame")
+                raw.unregister("bench_frame")  # type: ignore[union-attr]
+            else:
+                buffer = io.StringIO()
+                frame.to_csv(buffer, index=False, header=False)
+                with raw.cursor() as cur, cur.copy(  # type: ignore[union-attr]
+                        f"COPY raw_{table.name} ({cols}) FROM STDIN (FORMAT csv)") as copy:
+                    copy.write(buffer.getvalue())
+            seconds += time.perf_counter() - start
+        for name in names:
+            conn.execute(sa.text(f"DROP TABLE raw_{name}"))
+    engine.dispose()
+    return {"raw_seconds": seconds, "raw_rows": rows, "peak_mib": peak_mib()}
+
+
+# --- the report ----------------------------------------------------------------------------------------------
+
+STAGES = [("extract", "extract (find new files, checksums)", "rows_in"),
+          ("read", "  read (CSV parse, encoding)", "rows_in"),
+          ("canonicalise", "  transform (map, pseudonymise, keys, redact)", "rows_in"),
+          ("validate", "  validate (GX suites, quarantine split)", "rows_in"),
+          ("process_rest", "  DQ assessment + staging to parquet", "rows_in"),
+          ("process", "transform + validate, total (`process_batch`)", "rows_in"),
+          ("load", "load (`load_processed`: stage, merge, quarantine, ledger)", "loaded"),
+          ("marts", "marts refresh (`warehouse.marts.refresh`, full)", "loaded")]
+
+
+def _fmt_rate(rows: float, seconds: float) -> str:
+    return f"{rows / seconds:,.0f}" if seconds > 0 else "–"
+
+
+def _stage_rows(run: dict[str, Any], prefix: str = "") -> list[tuple[str, float, int]]:
+    secs = run["delta_seconds" if prefix else "seconds"]
+    counts = run["counts"]
+    out = []
+    for key, label, count in STAGES:
+        if key == "process_rest":
+            value = secs.get(f"{prefix}process", 0) - sum(secs.get(f"{prefix}{k}", 0)
+                                                         for k in ("read", "canonicalise", "validate"))
+        else:
+            value = secs.get(f"{prefix}{key}", 0.0)
+        out.append((label, value, int(counts.get(f"{prefix}{count}", 0))))
+    return out
+
+
+def render(results: dict[str, Any]) -> str:
+    lines = ["# Benchmarks", "",
+             "Generated by `make bench` (`python -m bench.run --rows N`; `bench/run.py`, data from `bench/generate.py`).",
+             "Do not edit by hand: rerun the benchmark. Each size's figures are kept until that size is rerun.", "",
+             "What runs: the real pipeline functions, stage by stage, on a deterministic feed for the five CSV trusts",
+             "of `tests/fixtures/providers_all_csv.toml` (demo generator at scale: realistic free text, planted defects",
+             "and duplicates; about 1.5 safety actions per incident), one provider after another, exactly the calls of",
+             "`psirf.pipeline.run_provider`; then the marts refresh. Each warehouse run is a fresh child process, and",
+             "*peak memory* is that process's `ru_maxrss`. *Raw bulk ingestion* takes the same canonical frames the",
+             "load stage stages and ingests them the plainest fast way (PostgreSQL `COPY … FROM STDIN (FORMAT csv)`",
+             "from `DataFrame.to_csv`; DuckDB `INSERT … SELECT` from the registered frame with casts to the column",
+             "types) into empty copies of the tables; *load / raw* is the load stage's time divided by that.",
+             "The *nightly delta* is a new export file per provider holding existing incident records with an edited",
+             "narrative and a later “last updated” stamp, loaded on top of the full warehouse, then an incremental",
+             "marts refresh.", ""]
+    for size in sorted(results, key=int):
+        entry = results[size]
+        lines += [f"## {int(size):,} incidents", "",
+                  f"Measured {entry['measured_at']} on {entry['machine']}; feed generated in "
+                  f"{entry['generated_seconds']:.0f} s.", ""]
+        runs = entry["runs"]
+        names = list(runs)
+        c0 = runs[names[0]]["counts"]
+        lines += [f"Rows read: {c0.get('rows_in', 0):,} (incidents {c0.get('rows_in_incidents', 0):,}, safety actions "
+                  f"{c0.get('rows_in_safety_actions', 0):,}); loaded {c0.get('loaded', 0):,}, quarantined "
+                  f"{c0.get('quarantined', 0):,}, duplicates {c0.get('duplicates', 0):,}.", ""]
+        header = "| stage | rows | " + " | ".join(f"{n} s | {n} rows/s" for n in names) + " |"
+        lines += ["### Full load, stage by stage", "", header, "|---|---:|" + "---:|---:|" * len(names)]
+        per = {n: _stage_rows(runs[n]) for n in names}
+        for i, (label, _, rows) in enumerate(per[names[0]]):
+            cells = " | ".join(f"{per[n][i][1]:.1f} | {_fmt_rate(per[n][i][2], per[n][i][1])}" for n in names)
+            lines.append(f"| {label} | {rows:,} | {cells} |")
+        lines.append("| **wall time, extract → marts** | | " + " | ".join(
+            f"**{runs[n]['wall']:.1f}** | {_fmt_rate(runs[n]['counts'].get('rows_in', 0), runs[n]['wall'])}"
+            for n in names) + " |")
+        lines += ["", "### Against raw bulk ingestion, memory, nightly delta", "",
+                  "| | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+
+        def row(label: str, fn: Callable[[dict[str, Any]], str]) -> None:
+            lines.append(f"| {label} | " + " | ".join(fn(runs[n]) for n in names) + " |")
+
+        row("raw bulk ingestion of the loaded canonical rows (s)",
+            lambda r: f"{r['raw']['raw_seconds']:.1f} ({r['raw']['raw_rows']:,} rows, "
+                      f"{_fmt_rate(r['raw']['raw_rows'], r['raw']['raw_seconds'])} rows/s)")
+        row("pipeline load stage (s)", lambda r: f"{r['seconds'].get('load', 0):.1f}")
+        row("**load / raw** (target ≤ 1.5×)",
+            lambda r: f"**{r['seconds'].get('load', 0) / r['raw']['raw_seconds']:.1f}×**")
+        row("peak memory after the full load (MiB)", lambda r: f"{r['peak_mib_full']:,.0f}")
+        row("peak memory incl. the delta (MiB)", lambda r: f"{r['peak_mib']:,.0f}")
+        row(f"nightly delta: {entry['delta']:,} changed incidents, extract → marts (s)",
+            lambda r: f"**{r['delta_wall']:.1f}**")
+        row("  of which extract / transform+validate / load / marts (s)",
+            lambda r: " / ".join(f"{r['delta_seconds'].get('delta_' + k, 0):.1f}"
+                                 for k in ("extract", "process", "load", "marts")))
+        row("  delta rows: updated / unchanged / inserted",
+            lambda r: f"{r['counts'].get('delta_updated', 0):,} / {r['counts'].get('delta_unchanged', 0):,} / "
+                      f"{r['counts'].get('delta_inserted', 0):,}")
+        row("full load, extract → marts (s)", lambda r: f"{r['wall']:.1f}")
+        row("delta / full", lambda r: f"{r['delta_wall'] / r['wall']:.3f}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+# --- parent ----------------------------------------------------------------------------------------------------
+
+
+def _pg_admin():  # type: ignore[no-untyped-def]
+    import psycopg
+
+    return psycopg.connect(**PG_ADMIN, autocommit=True, connect_timeout=5)
+
+
+@contextlib.contextmanager
+def warehouse(engine_name: str, home: Path):  # type: ignore[no-untyped-def]
+    if engine_name == "duckdb":
+        yield f"duckdb:///{home / 'warehouse.duckdb'}"
+        return
+    from psycopg import sql
+
+    dbname = f"psirf_bench_{uuid.uuid4().hex[:10]}"
+    with _pg_admin() as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+    try:
+        yield PG_URL.format(dbname=dbname)
+    finally:
+        with _pg_admin() as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+
+
+def _child(mode: str, url: str, home: Path, delta: int) -> dict[str, Any]:
+    env = os.environ | {"PSIRF_HOME": str(home), "PSIRF_WAREHOUSE_URL": url, "PSIRF_PSEUDONYMISATION_KEY": KEY,
+                        "PSIRF_REGISTRY": str(REPO / "tests" / "fixtures" / "providers_all_csv.toml"),
+                        "PSIRF_MAX_INVALID_SHARE": "0.5"}
+    out = home / f"{mode}.json"
+    cmd = [sys.executable, "-m", "bench.run", "--child", mode, "--url", url, "--home", str(home),
+           "--delta", str(delta), "--result", str(out)]
+    subprocess.run(cmd, check=True, env=env, cwd=REPO)
+    return json.loads(out.read_text())
+
+
+def run_engine(engine_name: str, feed: Path, work: Path, delta: int) -> dict[str, Any]:
+    home = work / engine_name
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    shutil.copytree(feed / "demo_feeds", home / "demo_feeds", copy_function=os.link)  # hard links: no copy
+    with warehouse(engine_name, home) as url:
+        print(f"[bench] {engine_name}: pipeline ...", flush=True)
+        result = _child("pipeline", url, home, delta)
+        print(f"[bench] {engine_name}: raw bulk ingestion ...", flush=True)
+        result["raw"] = _child("raw", url, home, delta)
+    shutil.rmtree(home, ignore_errors=True)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run")
+    parser.add_argument("--rows", type=int, default=100_000, help="incidents in the full feed (five providers)")
+    parser.add_argument("--engines", default="duckdb,postgresql")
+    parser.add_argument("--delta", type=int, default=5000, help="changed incident records in the nightly delta")
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md")
+    parser.add_argument("--work", type=Path, default=None, help="scratch folder (default $PSIRF_HOME/bench)")
+    parser.add_argument("--child", choices=("pipeline", "raw"), help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--home", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        result = (child_pipeline(args.url, args.home, args.delta) if args.child == "pipeline"
+                  else child_raw(args.url, args.home))
+        args.result.write_text(json.dumps(result))
+        return 0
+
+    from bench.generate import generate_full
+    from psirf import settings
+
+    work = (args.work or settings.psirf_home() / "bench").resolve()
+    feed = work / f"feed_{args.rows}"
+    os.environ["PSIRF_PROFILES_DIR"] = os.environ.get("PSIRF_PROFILES_DIR", str(settings.profiles_dir()))
+    print(f"[bench] generating {args.rows} incidents under {feed} ...", flush=True)
+    start = time.perf_counter()
+    generate_full(feed, args.rows)
+    generated = time.perf_counter() - start
+    runs = {}
+    for name in args.engines.split(","):
+        runs[name] = run_engine(name, feed, work, args.delta)
+    entry = {"rows": args.rows, "delta": args.delta, "generated_seconds": generated, "runs": runs,
+             "measured_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+             "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"}
+    results = {}
+    if args.out.exists():
+        found = RESULTS_RE.search(args.out.read_text())
+        if found:
+            results = json.loads(found.group(1))
+    results[str(args.rows)] = entry
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(render(results) + f"\n<!-- bench-results\n{json.dumps(results, indent=1)}\n-->\n")
+    print(f"[bench] wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
