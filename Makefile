@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export PSIRF_HOME ?= $(CURDIR)/var
 export AIRFLOW_HOME ?= $(PSIRF_HOME)/airflow
 
-.PHONY: help venv run test lint typecheck demo-feeds lock clean
+.PHONY: help venv run test lint typecheck demo-feeds lock clean bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -34,6 +34,11 @@ test: $(STAMP) ## Run the test suite (DuckDB and PostgreSQL; headless Chromium f
 lint: $(STAMP) ## ruff and mypy
 	$(BIN)/ruff check .
 	$(BIN)/mypy psirf connectors transforms expectations warehouse reports dags
+
+BENCH_ROWS ?= 100000
+bench: $(STAMP) ## Benchmark the pipeline stage by stage on DuckDB and PostgreSQL -> docs/benchmarks.md (BENCH_ROWS=1000000)
+	bash scripts/ensure_postgres.sh
+	$(BIN)/python -m bench.run --rows $(BENCH_ROWS)
 
 lock: ## Re-resolve requirements.lock from the direct pins in pyproject.toml
 	$(BIN)/uv pip compile --python-version 3.11 pyproject.toml -o requirements.lock --no-header --no-annotate
