@@ -291,35 +291,49 @@ def render(results: dict[str, Any]) -> str:
     return "\n".join(lines + NOTES)
 
 
-NOTES = """## Where the time goes (cProfile of `process_batch` and `load_processed`, one provider, DuckDB)
+NOTES = """## Where the time goes
 
-* **Great Expectations import, once per process: 8 s and 260 MiB RSS** (`python -c "import great_expectations"`
-  with a warm byte-code cache, measured while a benchmark ran on the other core; 9.3 s under cProfile with a cold
-  cache, 3.5 s of it `builtins.compile`): it pulls in scipy, pydantic models and every expectation class. It lands in the first batch's *validate* time. In Airflow every task is a fresh process, so every
-  `transform_validate` task pays it again; at small sizes it dominates, and it is most of the nightly delta's cost.
-* **GX validation itself**: `copy.deepcopy` of expectation configurations and result objects (≈ 600k calls per
-  provider) and pydantic v1 model building are the largest pure-Python costs after the import.
-* **Transform** (`transforms/canonicalise.py`, `transforms/keys.py`): per-cell Python — free-text redaction is
-  `re.Pattern.sub` called per value (≈ 365k calls per provider), natural keys hash row by row
-  (`keys._cell`, a generator per row), the keyed-HMAC pseudonymisation runs per value.
-* **Load**: on DuckDB the stage is mostly parquet read-back, `_prepare` checks and the set-based merge; the
-  per-row Python is `pipeline._for_load` (a list comprehension turning every DATE value into `datetime.date`).
-  On PostgreSQL the staging `COPY` is fed row by row through `copy.write_row` over `itertuples`, which is what
-  the raw-COPY baseline (`to_csv` + one `copy.write`) avoids.
+From the 100k figures above and a cProfile of `process_batch` and `load_processed` for one provider (DuckDB):
 
-Simple, safe speed-ups (not made here: the benchmark measures the pipeline as it is): import GX once per
-worker (or validate the simple rules with vectorised pandas and keep GX for the suites that need it); vectorise
+* **Transform is the largest stage** (`transforms/canonicalise.py`, `transforms/keys.py`; about 60% of the wall
+  time at 100k): per-cell Python — free-text redaction is `re.Pattern.sub` per value (≈ 365k calls for one
+  provider at 4k incidents), natural keys hash row by row (`keys._cell`, a generator per row), and the keyed-HMAC
+  pseudonymisation runs per value.
+* **Great Expectations: the import is a fixed 8 s and 260 MiB RSS per process** (`python -c "import
+  great_expectations"`, warm byte-code cache; 9.3 s under cProfile with a cold cache, 3.5 s of it
+  `builtins.compile`): scipy, pydantic models and every expectation class. It lands in the first batch's
+  *validate* time, so of the ≈ 14 s of validation at 100k roughly half is the import; the rest is GX itself,
+  where `copy.deepcopy` of expectation configurations and results (≈ 600k calls per provider) and pydantic v1
+  model building are the largest costs. In Airflow every `transform_validate` task is a fresh process and pays
+  the import again.
+* **Load vs raw ingestion.** DuckDB: the merge itself is cheap; the stage's time is spread over reading the
+  staged parquet back, `pipeline._for_load` (a per-value list comprehension turning DATE values into
+  `datetime.date`), `load._prepare`'s checks (`astype(str).str.len()` on every string column), the quarantine
+  and data-quality inserts, and the merge — against a raw `INSERT … SELECT` from the frame that DuckDB does at
+  ≈ 400k rows/s. PostgreSQL: the staging `COPY` is fed row by row (`copy.write_row` over `itertuples` of an
+  object-dtype copy of the frame); the baseline writes one CSV buffer (`to_csv` + `copy.write`).
+* **Nightly delta: the marts refresh dominates, and is pessimistic here.** `warehouse.marts.refresh` re-reads
+  every row written within its look-back (`DEFAULT_LOOKBACK`, 1 hour) in case a load had not committed yet.
+  The benchmark runs the delta minutes after the full load, so the incremental refresh re-reads the whole
+  warehouse (and upserts into filled marts, which on DuckDB is slower than the full refresh into empty ones). In
+  a real night the full load is older than an hour and only the delta's rows are re-read. Extract, transform,
+  validate and load of the delta are in proportion to the delta.
+
+Simple, safe speed-ups (not made here: the benchmark measures the pipeline as it is): import GX once per worker
+(or run the simple per-row rules as vectorised pandas and keep GX for the suites that need it); vectorise
 `_for_load` (`pd.to_datetime(...).dt.date` on the non-null values); stage PostgreSQL from a CSV buffer
-(`to_csv` + `copy.write`, as the baseline does) instead of `write_row`; skip re-hashing rows whose source
-checksum is already loaded.
+(`to_csv` + `copy.write`, as the baseline does) instead of `write_row`; compile the redaction patterns into one
+alternation applied with pandas `str.replace` per column; skip re-hashing rows whose source checksum is already
+loaded.
 
 ## Not yet covered (issue 6)
 
-* The 1,000,000-incident size (`make bench BENCH_ROWS=1000000`) is supported but was not run for this page: at
-  the measured rates it takes well over half an hour per warehouse. Peak memory at 1M is therefore not measured;
-  each file is read and processed whole, so memory is expected to grow with file size until streaming lands.
-* Streaming in chunks, the fast paths, the LFPSE/GP-practice share of the feed, and the distributed Airflow
-  (CeleryExecutor) deployment are still to do.
+* The 1,000,000-incident size (`make bench BENCH_ROWS=1000000`) is supported but has not been run for this page
+  (it did not fit the session's time budget: at the measured rates about 13–15 minutes per warehouse plus the
+  delta). Peak memory at 1M is therefore not measured; every file is read and processed whole, so memory grows
+  with file size until streaming lands (compare the 100k and larger figures above where present).
+* Streaming in chunks, the fast paths, the LFPSE/GP-practice share of the feed, a delta measured with the
+  marts look-back elapsed, and the distributed Airflow (CeleryExecutor) deployment are still to do.
 """.splitlines()
 
 
