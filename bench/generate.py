@@ -9,7 +9,6 @@ file per provider, so the pipeline sees changed records, not new ones.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 
