@@ -335,7 +335,8 @@ From the 100k figures above and a cProfile of `process_batch` and `load_processe
   here. About 10% of the delta's records carry a planted defect (they are picked from the generated export) and
   are quarantined again, hence fewer than 5,000 updates.
 * **Memory grows with the input**: each export file is read and processed whole (one file per provider and
-  entity), so peak RSS on DuckDB went from 981 MiB at 100k to 1,708 MiB at 300k (≈ 260 MiB of it the GX
+  entity), so peak RSS on DuckDB went from 981 MiB at 100k to 1,708 MiB at 300k and 3,566 MiB at 1M (3.6×; the
+  target is under 2 GB and within 25% of 100k; ≈ 260 MiB of it is the GX
   import). The 25%-flat target needs chunked processing.
 
 Simple, safe speed-ups (not made here: the benchmark measures the pipeline as it is): import GX once per worker
