@@ -19,6 +19,7 @@ from connectors.filedrop import RawBatch
 from psirf.errors import BatchRejected
 from transforms import normalise
 from transforms.fields import ENTITY_FIELDS, FieldKind
+from transforms.keys import natural_keys
 from transforms.nhs_number import classify, describe, pseudonymise
 from transforms.profile import EntityMapping, MappingProfile
 from transforms.redact import redact
@@ -223,8 +224,6 @@ def canonicalise(raw: RawBatch, profile: MappingProfile, entity: str, ctx: Batch
 
 
 def _deletions(fields: pd.DataFrame, entity: str, ctx: BatchContext) -> pd.DataFrame:
-    from transforms.keys import natural_keys
-
     ods = pd.Series(ctx.provider_ods, index=fields.index, dtype="string")
     updated = fields["source_updated_at"] if "source_updated_at" in fields else pd.Series(pd.NaT, index=fields.index)
     return pd.DataFrame({

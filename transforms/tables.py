@@ -78,7 +78,6 @@ def incident_tables(fields: pd.DataFrame, sources: Sources, profile: MappingProf
         inc_harm_source = worst_label[first]
     else:
         inc, inc_harm, inc_psych, inc_harm_source = fields, harm, psych, harm_source
-    basis = "lfpse" if profile.harm_mapping_basis == "lfpse" else profile.harm_mapping_basis
     incident = {
         **_provenance(inc, profile, ods, ctx.batch_id, ctx.extracted_at),  # type: ignore[attr-defined]
         "incident_key": keys[inc.index],
@@ -94,7 +93,7 @@ def incident_tables(fields: pd.DataFrame, sources: Sources, profile: MappingProf
         "physical_harm_source": inc_harm_source,
         "psychological_harm_code": inc_psych,
         "psychological_harm_source": _source(sources, "psychological_harm", inc.index),
-        "harm_mapping_basis": basis,
+        "harm_mapping_basis": profile.harm_mapping_basis,
         "result_source": _col(inc, "result"),
         "division_source": _col(inc, "division"),
         "specialty_source": _col(inc, "specialty"),
