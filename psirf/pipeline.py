@@ -224,8 +224,7 @@ def _for_load(table: str, frame: pd.DataFrame) -> pd.DataFrame:
     for column in CANONICAL_TABLES[table].columns:
         if isinstance(column.type, Date) and column.name in frame:
             values = pd.to_datetime(frame[column.name])
-            frame[column.name] = pd.Series([v.date() if pd.notna(v) else None for v in values], index=frame.index,
-                                           dtype=object)
+            frame[column.name] = values.dt.date.astype(object).where(values.notna(), None)
     return frame
 
 
