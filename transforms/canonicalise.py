@@ -22,7 +22,7 @@ from transforms.fields import ENTITY_FIELDS, FieldKind
 from transforms.keys import natural_keys
 from transforms.nhs_number import classify, describe, pseudonymise
 from transforms.profile import EntityMapping, MappingProfile
-from transforms.redact import redact
+from transforms.redact import redact_column
 from transforms.tables import BUILDERS, KEY_COLUMN
 
 ISSUE_COLUMNS = ["source_row_number", "source_record_id", "rule_id", "field", "found", "expected"]
@@ -115,7 +115,7 @@ def schema_drift(raw: RawBatch, mapping: EntityMapping) -> tuple[list[str], list
 def _extra_attributes(frame: pd.DataFrame, kept: list[str]) -> pd.Series:
     if not kept:
         return pd.Series(pd.NA, index=frame.index, dtype="string")
-    cleaned = {c: normalise.free_text(frame[c]).map(redact, na_action="ignore") for c in kept}
+    cleaned = {c: redact_column(normalise.free_text(frame[c])) for c in kept}
     records = pd.DataFrame(cleaned, index=frame.index).astype(object)
     return pd.Series([json.dumps({k: v for k, v in rec.items() if isinstance(v, str)}, ensure_ascii=False,
                                  sort_keys=True) for rec in records.to_dict("records")],
@@ -156,8 +156,7 @@ def canonicalise(raw: RawBatch, profile: MappingProfile, entity: str, ctx: Batch
         if kind is FieldKind.TEXT:
             values[fld] = text
         elif kind is FieldKind.FREE_TEXT:
-            cleaned = normalise.free_text(raw_col)
-            values[fld] = cleaned.map(redact, na_action="ignore").astype("string")
+            values[fld] = redact_column(normalise.free_text(raw_col))
         elif kind is FieldKind.CODE:
             label = normalise.strip_label_prefixes(text, profile.label_prefix_patterns)
             codes = normalise.fold(label).map(mapping.codes.get(fld, {})).astype("string")
@@ -237,22 +236,23 @@ def _deletions(fields: pd.DataFrame, entity: str, ctx: BatchContext) -> pd.DataF
 
 def _pseudonymise_column(text: pd.Series, rows: pd.Series, ids: pd.Series, col: str, ctx: BatchContext,
                          issues: _Issues) -> pd.Series:
-    out = pd.Series(pd.NA, index=text.index, dtype="string")
-    problems: dict[str, list[tuple[object, str]]] = {}
-    for idx, value in text.dropna().items():
+    """Keyed pseudonym of each valid NHS number; each invalid one is reported (described, never repeated).
+
+    Classified and hashed once per distinct value, then mapped back column-wise (no per-row assignment)."""
+    verdicts: dict[str, tuple[str | None, str | None, str | None]] = {}
+    for value in text.dropna().unique().tolist():
         digits, rule_id = classify(str(value))
         if digits is not None:
-            out[idx] = pseudonymise(digits, ctx.pseudonym_key)
+            verdicts[value] = (pseudonymise(digits, ctx.pseudonym_key), None, None)
         else:
             assert rule_id is not None
-            problems.setdefault(rule_id, []).append((idx, describe(str(value), rule_id)))
-    for rule_id, found in problems.items():
-        mask = pd.Series(False, index=text.index)
-        described = pd.Series(pd.NA, index=text.index, dtype="string")
-        for idx, what in found:
-            mask[idx] = True
-            described[idx] = what
-        issues.add(rows, ids, mask, rule_id, col, described, "a 10-digit NHS number with a valid check digit")
+            verdicts[value] = (None, rule_id, describe(str(value), rule_id))
+    out = text.map({v: p for v, (p, _, _) in verdicts.items()}).astype("string")
+    rule_of = text.map({v: r for v, (_, r, _) in verdicts.items()}).astype("string")
+    described = text.map({v: d for v, (_, _, d) in verdicts.items()}).astype("string")
+    for rule_id in sorted(set(rule_of.dropna().unique().tolist())):
+        issues.add(rows, ids, rule_of == rule_id, rule_id, col, described,
+                   "a 10-digit NHS number with a valid check digit")
     return out
 
 

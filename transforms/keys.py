@@ -7,6 +7,7 @@ import hashlib
 import pandas as pd
 
 _SEP = "\x1f"  # unit separator: cannot occur in a normalised field
+_NULL = "\x00"  # a NULL cell hashes differently from an empty string
 
 
 def natural_key(*parts: object) -> str:
@@ -15,22 +16,38 @@ def natural_key(*parts: object) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
+def _sha256_hex(texts: pd.Series, length: int = 64) -> pd.Series:
+    """SHA-256 of each string: one C call per value, no per-cell Python (the join is done column-wise)."""
+    sha = hashlib.sha256
+    return pd.Series([sha(t.encode("utf-8")).hexdigest()[:length] for t in texts.tolist()], index=texts.index,
+                     dtype="string")
+
+
 def natural_keys(*columns: pd.Series) -> pd.Series:
     """Vectorised :func:`natural_key` over aligned columns."""
     joined = columns[0].astype("string").fillna("")
     for col in columns[1:]:
         joined = joined + _SEP + col.astype("string").fillna("")
-    return joined.map(lambda s: hashlib.sha256(s.encode("utf-8")).hexdigest()[:32]).astype("string")
+    return _sha256_hex(joined, 32)
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    """A column as text, column-wise; NULL as ``\\x00``. Datetimes keep their time part so edits to it count."""
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        text = values.dt.strftime("%Y-%m-%d %H:%M:%S").astype("string")
+    else:
+        text = values.astype("string")
+    return text.fillna(_NULL)
 
 
 def row_hashes(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
-    """SHA-256 of each row's canonical content (the given columns, in order); NULL hashes differently from ''."""
-    def _cell(v: object) -> str:
-        return "\x00" if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v)
+    """SHA-256 of each row's canonical content (the given columns, in order); NULL hashes differently from ''.
 
-    records = frame[columns].astype(object).itertuples(index=False, name=None)
-    return pd.Series(
-        [hashlib.sha256(_SEP.join(_cell(v) for v in rec).encode("utf-8")).hexdigest() for rec in records],
-        index=frame.index,
-        dtype="string",
-    )
+    Built column by column (vectorised string joins), then one hash per row: change detection for the merge.
+    """
+    if not len(frame):
+        return pd.Series([], index=frame.index, dtype="string")
+    joined = _as_text(frame[columns[0]])
+    for column in columns[1:]:
+        joined = joined + _SEP + _as_text(frame[column])
+    return _sha256_hex(joined)
