@@ -7,10 +7,10 @@ and keeps every cell as the exact string sent: interpretation is the transform's
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
-import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,17 +99,53 @@ def detect_encoding(data: bytes, source: str) -> str:
                                     f"at offset {exc.start}); re-export it as UTF-8") from None
 
 
-def read_csv(path: Path) -> RawBatch:
-    """Read a CSV export into strings, handling quoted multi-line fields; ragged rows are kept aside, not lost."""
+_BLOCK = 1 << 20
+
+
+def sniff_encoding(path: Path) -> str:
+    """:func:`detect_encoding` without holding the file in memory: decode it block by block, strictly.
+
+    A file that fails is read whole once more, only to name the offending byte exactly in the rejection.
+    """
     source = str(path)
-    data = path.read_bytes()
-    if not data.strip():
-        raise BatchRejected(source, "the file is empty")
-    encoding = detect_encoding(data, source)
-    text = data.decode(encoding)
-    if "\x00" in text:
-        raise BatchRejected(source, "contains NUL bytes: this is not a text CSV export")
-    reader = csv.reader(io.StringIO(text, newline=""), strict=False)
+    with path.open("rb") as fh:
+        head = fh.read(len(UTF8_BOM))
+    has_text = False
+    for encoding in (("utf-8-sig",) if head == UTF8_BOM else ("utf-8", "cp1252")):
+        decoder = codecs.getincrementaldecoder(encoding)("strict")
+        try:
+            with path.open("rb") as fh:
+                for block in iter(lambda fh=fh: fh.read(_BLOCK), b""):
+                    has_text = has_text or bool(block.strip())
+                    decoder.decode(block)
+                decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            continue
+        if not has_text:
+            raise BatchRejected(source, "the file is empty")
+        return encoding
+    return detect_encoding(path.read_bytes(), source)  # raises, naming the byte and its offset
+
+
+def _lines(path: Path, encoding: str, source: str) -> Iterator[str]:
+    with path.open(encoding=encoding, newline="") as fh:
+        for line in fh:
+            if "\x00" in line:
+                raise BatchRejected(source, "contains NUL bytes: this is not a text CSV export")
+            yield line
+
+
+def iter_csv(path: Path, chunk_rows: int | None = None, group_column: str | None = None) -> Iterator[RawBatch]:
+    """Stream a CSV export as raw batches of at most about ``chunk_rows`` rows (all of it when None).
+
+    Memory stays bounded by the chunk, not the file. With ``group_column`` (one row per patient, several rows per
+    record), rows sharing that column's value with the chunk's last row move to the next chunk, so a record is
+    never split. Ragged rows are kept aside per chunk, not lost. A file with a header and no rows yields one
+    empty batch; a malformed file raises :class:`BatchRejected`, possibly after earlier chunks were yielded.
+    """
+    source = str(path)
+    encoding = sniff_encoding(path)
+    reader = csv.reader(_lines(path, encoding, source), strict=False)
     try:
         header = next(reader)
     except StopIteration:
@@ -118,11 +154,20 @@ def read_csv(path: Path) -> RawBatch:
     dupes = sorted({c for c in columns if columns.count(c) > 1})
     if dupes:
         raise BatchRejected(source, f"the header names these columns more than once: {dupes}")
+    group_at = columns.index(group_column) if group_column in columns else None
+    width = len(columns)
+
+    def batch(rows: list[list[str]], numbers: list[int], malformed: list[tuple[int, str, str]]) -> RawBatch:
+        frame = pd.DataFrame(rows, columns=columns, dtype="string") if rows else pd.DataFrame(
+            {c: pd.Series(dtype="string") for c in columns})
+        return RawBatch(source_file=source, encoding=encoding, columns=columns, frame=frame, row_numbers=numbers,
+                        malformed=malformed)
+
     rows: list[list[str]] = []
     row_numbers: list[int] = []
     malformed: list[tuple[int, str, str]] = []
-    width = len(columns)
     row_number = 1
+    yielded = False
     try:
         for record in reader:
             row_number += 1
@@ -134,9 +179,23 @@ def read_csv(path: Path) -> RawBatch:
                 continue
             rows.append(record)
             row_numbers.append(row_number)
+            if chunk_rows is not None and len(rows) >= chunk_rows:
+                cut = len(rows)
+                if group_at is not None:  # keep the last record's rows together
+                    last = rows[-1][group_at].strip()
+                    while cut > 1 and rows[cut - 1][group_at].strip() == last:
+                        cut -= 1
+                    if cut == 1 and rows[0][group_at].strip() == last:
+                        continue  # one record fills the chunk: let it grow
+                yield batch(rows[:cut], row_numbers[:cut], malformed)
+                yielded = True
+                rows, row_numbers, malformed = rows[cut:], row_numbers[cut:], []
     except csv.Error as exc:
         raise BatchRejected(source, f"is not valid CSV near row {row_number + 1}: {exc}") from None
-    frame = pd.DataFrame(rows, columns=columns, dtype="string") if rows else pd.DataFrame(
-        {c: pd.Series(dtype="string") for c in columns})
-    return RawBatch(source_file=source, encoding=encoding, columns=columns, frame=frame,
-                    row_numbers=row_numbers, malformed=malformed)
+    if rows or malformed or not yielded:
+        yield batch(rows, row_numbers, malformed)
+
+
+def read_csv(path: Path) -> RawBatch:
+    """Read a CSV export into strings, handling quoted multi-line fields; ragged rows are kept aside, not lost."""
+    return next(iter_csv(path))

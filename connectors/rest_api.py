@@ -632,6 +632,11 @@ def _flatten(record: Mapping[str, Any], prefix: str = "", out: dict[str, str] | 
     return out
 
 
+def flattened_keys(record: dict[str, Any]) -> list[str]:
+    """The columns one record becomes (see :func:`records_to_raw_batch`)."""
+    return list(_flatten(record))
+
+
 def records_to_raw_batch(records: list[dict[str, Any]], source: str) -> RawBatch:
     """The records as the same string table a CSV export gives: the transform cannot tell them apart.
 

@@ -81,6 +81,15 @@ def raw_results(source_file: str, entity: str, profile: MappingProfile, history:
     return raw_suites.check_raw(entity, raw.frame, raw.encoding, required, history)
 
 
+def raw_results_of_summary(entity: str, columns: Sequence[str], encoding: str, rows: int, profile: MappingProfile,
+                           history: Sequence[int]) -> pd.DataFrame:
+    """The raw suite for a file read in chunks: its checks are whole-file ones (columns, rows, encoding), so they
+    run over a stand-in with the file's header and row count (one byte per cell), not over the rows again."""
+    stand_in = pd.DataFrame(0, index=pd.RangeIndex(rows), columns=list(columns), dtype="int8")
+    required = list(profile.entity(entity).columns.values())
+    return raw_suites.check_raw(entity, stand_in, encoding, required, history)
+
+
 def _rule_for_rejection(problem: str) -> str:
     if "column" in problem and "missing" in problem:
         return "raw.column_missing"
@@ -279,11 +288,43 @@ def scores(results: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame.from_records(out, columns=SCORE_COLUMNS)
 
 
+def chunk_findings(validated: ValidatedBatch, profile: MappingProfile, extracted_at: dt.datetime,
+                   known_orgs: Iterable[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Canonical rule results and warning findings for one chunk of a file; :func:`combine` adds chunks up."""
+    checks = canonical_checks(validated.entity, profile, extracted_at)
+    blocking = canonical_results(checks, validated.issues, validated.rows_in - validated.duplicates, validated.entity)
+    warned, row_issues = warnings(validated, profile, extracted_at, set(known_orgs))
+    results = pd.concat([p for p in (blocking, warned) if len(p)], ignore_index=True) \
+        if len(blocking) or len(warned) else pd.DataFrame(columns=RESULT_COLUMNS)
+    return results, row_issues
+
+
+def combine(raw: pd.DataFrame, chunk_results: Sequence[pd.DataFrame], chunk_row_issues: Sequence[pd.DataFrame]
+            ) -> Assessment:
+    """One batch's assessment from its raw results and its chunks' results (rows evaluated and failed add up)."""
+    keys = [c for c in RESULT_COLUMNS if c not in ("rows_evaluated", "rows_failed")]
+    parts = [p for p in chunk_results if len(p)]
+    canonical = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=RESULT_COLUMNS)
+    if len(canonical):
+        canonical = (canonical.astype({"rows_evaluated": "int64", "rows_failed": "int64"})
+                     .groupby([canonical[k].astype("string").fillna("\x00") for k in keys], sort=False)
+                     .agg({**{k: "first" for k in keys}, "rows_evaluated": "sum", "rows_failed": "sum"})
+                     .reset_index(drop=True))
+    results = pd.concat([p for p in (raw, canonical) if len(p)], ignore_index=True) if len(raw) or len(canonical) \
+        else pd.DataFrame(columns=RESULT_COLUMNS)
+    results = results.astype({"rows_evaluated": "int64", "rows_failed": "int64"})
+    issues = [p for p in chunk_row_issues if len(p)]
+    row_issues = pd.concat(issues, ignore_index=True) if issues else pd.DataFrame(columns=ROW_ISSUE_COLUMNS)
+    return Assessment(rejected=False, results=results, row_issues=row_issues, scores=scores(results))
+
+
 def assess(*, source_file: str, entity: str, profile: MappingProfile, extracted_at: dt.datetime,
            validated: ValidatedBatch | None, rejection: BatchRejected | None, history: Sequence[int] = (),
-           known_orgs: Iterable[str] = ()) -> Assessment:
-    """Everything the checks found for one batch, loaded (``validated``) or rejected (``rejection``)."""
-    parts = [raw_results(source_file, entity, profile, history)]
+           known_orgs: Iterable[str] = (), raw: pd.DataFrame | None = None) -> Assessment:
+    """Everything the checks found for one batch, loaded (``validated``) or rejected (``rejection``).
+
+    ``raw``: the raw layer's results when already computed (a file read in chunks); else the file is read here."""
+    parts = [raw if raw is not None else raw_results(source_file, entity, profile, history)]
     row_issues = pd.DataFrame(columns=ROW_ISSUE_COLUMNS)
     checks = canonical_checks(entity, profile, extracted_at)
     if validated is not None:

@@ -92,6 +92,17 @@ def _expected(config: object) -> str:
     return "a value"
 
 
+def check_invalid_share(rows_in: int, quarantined: int, issues: pd.DataFrame, max_invalid_share: float,
+                        source_file: str) -> None:
+    """Reject the whole batch (:class:`TooManyInvalid`) when more than the allowed share of its rows is invalid."""
+    share = quarantined / rows_in if rows_in else 1.0
+    if share > max_invalid_share:
+        top = issues["rule_id"].value_counts().head(3)
+        raise TooManyInvalid(source_file, f"{quarantined} of {rows_in} rows ({share:.0%}) are invalid, more "
+                                          f"than the allowed {max_invalid_share:.0%}; most common problems: "
+                                          + ", ".join(f"{r} ({n})" for r, n in top.items()), issues)
+
+
 def validate(batch: CanonicalBatch, extracted_at: dt.datetime, max_invalid_share: float,
              source_file: str) -> ValidatedBatch:
     """Apply the canonical suites; reject the whole batch when too large a share of rows is invalid."""
@@ -112,12 +123,7 @@ def validate(batch: CanonicalBatch, extracted_at: dt.datetime, max_invalid_share
     issues, bad_groups = _hold_back_whole_records(batch, issues)
     bad_rows = set(issues["source_row_number"].astype(int))
     quarantined = len(bad_rows)
-    share = quarantined / batch.rows_in if batch.rows_in else 1.0
-    if share > max_invalid_share:
-        top = issues["rule_id"].value_counts().head(3)
-        raise TooManyInvalid(source_file, f"{quarantined} of {batch.rows_in} rows ({share:.0%}) are invalid, more "
-                                          f"than the allowed {max_invalid_share:.0%}; most common problems: "
-                                          + ", ".join(f"{r} ({n})" for r, n in top.items()), issues)
+    check_invalid_share(batch.rows_in, quarantined, issues, max_invalid_share, source_file)
     primary = batch.primary
     keep = ~batch.tables[primary]["_group"].isin(bad_groups)
     tables = {name: frame[~frame["_group"].isin(bad_groups)].drop(columns=_helpers(frame)).reset_index(drop=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Date, Engine
+from sqlalchemy import Engine
 
 from connectors.filedrop import FileDropConfig, SourceFile, discover, file_checksum
 from expectations.dq_checks import Assessment, assess, known_organisations
@@ -26,6 +26,7 @@ from expectations.dq_checks import stage as stage_quality
 from expectations.dq_checks import staged as staged_quality
 from expectations.validate import ValidatedBatch, validate
 from psirf import settings
+from psirf.chunked import part_files, staged_tables
 from psirf.errors import BatchRejected, PsirfError
 from psirf.registry import Provider, get_provider, load_registry
 from psirf.secrets import pseudonymisation_key
@@ -35,7 +36,7 @@ from transforms.profile import MappingProfile, load_profile
 from warehouse.db import make_engine
 from warehouse.dq_results import BatchQuality, history_or_empty
 from warehouse.ledger import loaded_checksums
-from warehouse.load import LINK_TABLES, LedgerEntry, LoadResult, load_batch, record_rejection
+from warehouse.load import LINK_TABLES, Frames, LedgerEntry, LoadResult, load_batch, record_rejection
 from warehouse.models import CANONICAL_TABLES, Quarantine
 
 ENTITY_ORDER = ("incidents", "learning_responses", "safety_actions")  # referenced entities first
@@ -165,26 +166,33 @@ def _assess(ref: BatchRef, validated: ValidatedBatch | None, rejection: BatchRej
 
 
 def process_batch(ref_dict: dict[str, Any], *, key: bytes | None = None) -> dict[str, Any]:
-    """Transform and validate one batch, staging the result and its data-quality results for :func:`load_processed`."""
+    """Transform and validate one batch, chunk by chunk (:mod:`psirf.chunked`), staging the results and their
+    data-quality results under the batch's work folder for :func:`load_processed`."""
+    from psirf.chunked import ChunkedBatch
+    from psirf.sources import iter_batch
+
     ref = BatchRef(**ref_dict)
     work = _work_dir(ref.batch_id)
     history = history_or_empty(ref.provider_ods, ref.entity)
+    extracted_at = dt.datetime.fromisoformat(ref.extracted_at)
+    ctx = BatchContext(provider_ods=ref.provider_ods, batch_id=ref.batch_id, extracted_at=extracted_at,
+                       pseudonym_key=key or pseudonymisation_key())
+    batch = ChunkedBatch(source_file=ref.source_file, entity=ref.entity, profile=_profile(ref.profile),
+                         provider=get_provider(ref.provider_ods), ctx=ctx, work=work,
+                         chunk_rows=settings.chunk_rows(), history=history, repeated=ref.repeated,
+                         quarantine_rows=lambda issues: quarantine_frame(ref, issues), read=iter_batch)
     try:
-        validated = transform_and_validate(ref, key or pseudonymisation_key())
+        staged = batch.run()
     except BatchRejected as exc:
         ref.status, ref.message = "rejected", exc.problem
+        ref.rows_in = batch.count_rows() + ref.repeated  # the ledger counts every row of a rejected batch
         stage_quality(work, _assess(ref, None, exc, history))
         ref.work_dir = str(work)
         return ref.as_dict()
-    work.mkdir(parents=True, exist_ok=True)
-    stage_quality(work, _assess(ref, validated, None, history))
-    for name, frame in validated.tables.items():
-        frame.to_parquet(work / f"{name}.parquet", index=False)
-    if validated.deletions is not None and len(validated.deletions):
-        validated.deletions.to_parquet(work / "deletions.parquet", index=False)
-    quarantine_frame(ref, validated.issues).to_parquet(work / "quarantine.parquet", index=False)
-    ref.status, ref.work_dir = "processed", str(work)
-    ref.duplicates, ref.quarantined, ref.loadable = validated.duplicates, validated.quarantined, validated.loadable
+    stage_quality(work, staged.assessment)
+    ref.status, ref.work_dir, ref.encoding = "processed", str(work), staged.encoding
+    ref.rows_in, ref.schema_drift = staged.rows_in, staged.schema_drift
+    ref.duplicates, ref.quarantined, ref.loadable = staged.duplicates, staged.quarantined, staged.loadable
     return ref.as_dict()
 
 
@@ -217,17 +225,6 @@ def _ledger_entry(ref: BatchRef, started_at: dt.datetime) -> LedgerEntry:
                        watermark=dt.datetime.fromisoformat(ref.watermark) if ref.watermark else None)
 
 
-def _for_load(table: str, frame: pd.DataFrame) -> pd.DataFrame:
-    """Date columns as python dates (the warehouse stores DATE, not midnight timestamps)."""
-    if table not in CANONICAL_TABLES:
-        return frame
-    for column in CANONICAL_TABLES[table].columns:
-        if isinstance(column.type, Date) and column.name in frame:
-            values = pd.to_datetime(frame[column.name])
-            frame[column.name] = values.dt.date.astype(object).where(values.notna(), None)
-    return frame
-
-
 def load_processed(ref_dict: dict[str, Any], *, engine: Engine | None = None) -> dict[str, Any]:
     """Write one processed batch (or its rejection) to the warehouse; raises BatchRejected for a rejected one."""
     ref = BatchRef(**ref_dict)
@@ -242,14 +239,12 @@ def load_processed(ref_dict: dict[str, Any], *, engine: Engine | None = None) ->
     if ref.status != "processed" or not ref.work_dir:
         raise PsirfError(f"batch {ref.batch_id} ({ref.source_file}) has not been processed (status {ref.status})")
     work = Path(ref.work_dir)
-    tables = {p.stem: _for_load(p.stem, pd.read_parquet(p)) for p in sorted(work.glob("*.parquet"))
-              if p.stem in CANONICAL_TABLES or p.stem in LINK_TABLES}
-    ordered = {ref.entity: tables.pop(ref.entity), **tables}
-    quarantine = pd.read_parquet(work / "quarantine.parquet")
-    deletions_file = work / "deletions.parquet"
-    deletions = {ref.entity: pd.read_parquet(deletions_file)} if deletions_file.exists() else None
-    result: LoadResult = load_batch(engine, _ledger_entry(ref, started_at), ordered, quarantine, quality,
-                                    deletions=deletions)
+    names = [n for n in staged_tables(work) if n in CANONICAL_TABLES or n in LINK_TABLES]
+    ordered: dict[str, Frames] = {ref.entity: part_files(work, ref.entity)}
+    ordered.update({n: part_files(work, n) for n in names if n != ref.entity})
+    deleted = part_files(work, "deletions")
+    result: LoadResult = load_batch(engine, _ledger_entry(ref, started_at), ordered, part_files(work, "quarantine"),
+                                    quality, deletions={ref.entity: deleted} if deleted else None)
     shutil.rmtree(work, ignore_errors=True)
     _discard_landing(ref)
     return result.as_dict()

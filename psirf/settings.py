@@ -34,3 +34,12 @@ def profiles_dir() -> Path:
 def max_invalid_share() -> float:
     """Share of a batch's rows that may be quarantined before the whole batch is rejected."""
     return float(os.environ.get("PSIRF_MAX_INVALID_SHARE", "0.5"))
+
+
+def chunk_rows() -> int:
+    """``PSIRF_CHUNK_ROWS`` (default 25,000): rows of a batch file transformed and validated at a time. Peak memory
+    follows this, not the file size; much smaller chunks cost more fixed per-chunk work (GX runs)."""
+    value = int(os.environ.get("PSIRF_CHUNK_ROWS", "25000"))
+    if value < 1:
+        raise ValueError(f"PSIRF_CHUNK_ROWS must be a positive number of rows, not {value}")
+    return value

@@ -10,13 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from connectors.excel import ExcelSheetConfig, read_excel
-from connectors.filedrop import RawBatch, read_csv
+from connectors.filedrop import RawBatch, iter_csv, read_csv
 from psirf.errors import ConfigError
 from psirf.registry import Provider
 from transforms.fields import ENTITY_FIELDS, FieldKind
@@ -50,6 +50,22 @@ def read_batch(path: Path, provider: Provider, entity: str, profile: MappingProf
     if provider.source_type == "rest_api":
         return read_landing(path)
     raise ConfigError(f"{provider.ods_code}: no reader for source type {provider.source_type!r}")
+
+
+def iter_batch(path: Path, provider: Provider, entity: str, profile: MappingProfile,
+               chunk_rows: int | None) -> Iterator[RawBatch]:
+    """A batch file in chunks of about ``chunk_rows`` rows, so memory does not grow with the file: CSV exports
+    (the backfill format) and REST landing files stream; Excel workbooks and FHIR bundles are parsed whole by
+    their libraries, then passed on as one chunk."""
+    if provider.source_type == "csv_drop":
+        mapping = profile.entity(entity).columns
+        # One row per patient: a record's rows must stay in one chunk (they stand or fall together).
+        group = mapping.get("source_record_id") if "patient_sequence" in mapping else None
+        yield from iter_csv(path, chunk_rows, group_column=group)
+    elif provider.source_type == "rest_api":
+        yield from iter_landing(path, chunk_rows)
+    else:
+        yield read_batch(path, provider, entity, profile)
 
 
 def renumber_rows(batch: RawBatch) -> RawBatch:
@@ -118,6 +134,44 @@ def land_api_records(provider: Provider, entity: str, since: dt.datetime | None,
     return Landed(path=path, checksum=checksum, records=len(result.records),
                   repeated=int(getattr(result, "repeated_across_pages", 0)), watermark=result.max_cursor,
                   source=result.source)
+
+
+def iter_landing(path: Path, chunk_rows: int | None) -> Iterator[RawBatch]:
+    """A landing file (JSON lines) in chunks; every chunk has the columns of the whole file, in first-seen order,
+    and row numbers that continue across chunks, so chunks are parts of one table."""
+    from connectors.rest_api import flattened_keys, records_to_raw_batch
+
+    if chunk_rows is None:
+        yield read_landing(path)
+        return
+    columns: dict[str, None] = {}
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                columns.update(dict.fromkeys(flattened_keys(json.loads(line))))
+    cols = list(columns)
+    offset = 0
+    chunk: list[dict[str, Any]] = []
+
+    def part() -> RawBatch:
+        batch = records_to_raw_batch(chunk, str(path))
+        batch.frame = batch.frame.reindex(columns=cols, fill_value="").astype("string")
+        batch.columns = cols
+        batch.row_numbers = [offset + n for n in batch.row_numbers]
+        batch.encoding = "json"
+        return batch
+
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            if not line.strip():
+                continue
+            chunk.append(json.loads(line))
+            if len(chunk) >= chunk_rows:
+                yield part()
+                offset += len(chunk)
+                chunk = []
+    if chunk or offset == 0:
+        yield part()
 
 
 def read_landing(path: Path) -> RawBatch:

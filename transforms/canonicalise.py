@@ -122,7 +122,10 @@ def _extra_attributes(frame: pd.DataFrame, kept: list[str]) -> pd.Series:
                      index=frame.index, dtype="string")
 
 
-def canonicalise(raw: RawBatch, profile: MappingProfile, entity: str, ctx: BatchContext) -> CanonicalBatch:
+def canonicalise(raw: RawBatch, profile: MappingProfile, entity: str, ctx: BatchContext,
+                 conflicting_ids: frozenset[str] = frozenset()) -> CanonicalBatch:
+    """``conflicting_ids``: record ids this part of a file shares with another part, with different content (the
+    file is read in chunks; within one chunk the canonical suite finds them itself)."""
     columns = check_columns(raw, profile, entity)
     mapping = profile.entity(entity)
     spec = ENTITY_FIELDS[entity]
@@ -141,6 +144,9 @@ def canonicalise(raw: RawBatch, profile: MappingProfile, entity: str, ctx: Batch
     frame, rows = frame[~duplicated], rows[~duplicated]
 
     ids = normalise.squeeze(frame[columns["source_record_id"]])
+    if conflicting_ids:
+        issues.add(rows, ids, ids.isin(conflicting_ids), "record.conflicting_duplicate", columns["source_record_id"],
+                   ids, "a record id that appears once in the file")
     values: dict[str, pd.Series] = {}
     sources: dict[str, pd.Series] = {}
     occurred: pd.Series | None = None

@@ -11,11 +11,15 @@ import re
 import pandas as pd
 
 _TIME = re.compile(r"^(?P<h>\d{1,2}):?(?P<m>\d{2})$")
+# Patterns that pyarrow's RE2 runs natively (no lookaround, no \s, \d or \b), so pandas does not fall back to
+# Python's ``re`` value by value; the whitespace class is spelled out with literal characters for that reason.
+_WHITESPACE_RUN = "[\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+"  # str.isspace
+_LEADING_ZERO = "(^|[^0-9])0([0-9])"
 
 
 def squeeze(values: pd.Series) -> pd.Series:
     """Trim and collapse runs of whitespace; empty becomes NULL (an empty cell is a missing value)."""
-    out = values.astype("string").str.replace(r"\s+", " ", regex=True).str.strip()
+    out = values.astype("string").str.replace(_WHITESPACE_RUN, " ", regex=True).str.strip()
     return out.mask(out == "")
 
 
@@ -54,7 +58,7 @@ def _same_layout(values: pd.Series, rendered: pd.Series, fmt: str) -> pd.Series:
     if "%d" in fmt or "%m" in fmt:
         # Accept single-digit day/month (d/m/yyyy), which Datix emits on some sites, but nothing else loose.
         def canon(s: pd.Series) -> pd.Series:
-            return s.astype("string").str.replace(r"(?<!\d)0(\d)", r"\1", regex=True)
+            return s.astype("string").str.replace(_LEADING_ZERO, r"\1\2", regex=True)
 
         return (canon(values) == canon(rendered)).fillna(False).astype(bool)
     return (values == rendered).fillna(False).astype(bool)

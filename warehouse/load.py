@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 
 import pandas as pd
@@ -27,6 +29,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from warehouse.db import is_duckdb
 from warehouse.dq_results import BatchQuality, batch_frames
+from warehouse.locks import shared_load_lock
 from warehouse.models import CANONICAL_TABLES, Base
 
 __all__ = ["ConservationError", "LedgerEntry", "LoadError", "LoadResult", "load_batch", "record_rejection"]
@@ -36,6 +39,9 @@ LINK_TABLES = {"learning_response_incidents": cast(sa.Table, Base.metadata.table
 """Link tables have no content hash: a batch replaces the links of the records it carries."""
 _QUARANTINE = Base.metadata.tables["quarantine"]
 _LEDGER = Base.metadata.tables["batch_ledger"]
+
+Frames = pd.DataFrame | Sequence[Path]
+"""A table's rows for one batch: a frame, or the parquet parts a batch read in chunks was staged as."""
 
 MERGE_SET_COLUMNS = ("loaded_at", "updated_at")
 """Columns the merge sets itself; a frame must not carry them."""
@@ -198,13 +204,123 @@ def _stage(conn: Connection, table: sa.Table, frame: pd.DataFrame) -> str:
         drop = ", ".join(f"DROP COLUMN {_q(conn, c.name)}" for c in table.columns if c.name not in columns)
         if drop:
             conn.exec_driver_sql(f"ALTER TABLE {staging} {drop}")
-        # COPY parses each value as the column's type, like a CAST; missing values of every kind become NULL.
-        values = frame.astype(object).where(frame.notna(), None)
-        raw = conn.connection.driver_connection
-        with raw.cursor() as cursor, cursor.copy(f"COPY {staging} ({column_list}) FROM STDIN") as copy:  # type: ignore[union-attr]
-            for row in values.itertuples(index=False, name=None):
-                copy.write_row(row)
+        _copy(conn, staging, frame)
     return staging
+
+
+_COPY_NULL = "\\N\x1e"
+"""COPY's NULL marker: never a real value (ends in a control character), so '' stays an empty string."""
+
+
+def _copy(conn: Connection, staging: str, frame: pd.DataFrame) -> None:
+    """PostgreSQL bulk path: the frame as one CSV text (written by pandas in C), streamed through ``COPY``.
+
+    COPY parses each value as the column's type, like a CAST; missing values of every kind become NULL.
+    """
+    if frame.empty:
+        return
+    column_list = ", ".join(_q(conn, c) for c in frame.columns)
+    text = frame.to_csv(index=False, header=False, na_rep=_COPY_NULL, lineterminator="\n")
+    raw = conn.connection.driver_connection
+    sql = f"COPY {staging} ({column_list}) FROM STDIN (FORMAT csv, NULL '{_COPY_NULL}')"
+    with raw.cursor() as cursor, cursor.copy(sql) as copy:  # type: ignore[union-attr]
+        copy.write(text)
+
+
+def _as_dates(frame: pd.DataFrame, table: sa.Table) -> pd.DataFrame:
+    """DATE columns from the midnight timestamps the transform keeps them as (one vectorised step per column)."""
+    for column in table.columns:
+        if isinstance(column.type, sa.Date) and column.name in frame:
+            values = pd.to_datetime(frame[column.name])
+            frame[column.name] = values.dt.date.astype(object).where(values.notna(), None)
+    return frame
+
+
+def _stage_parts(conn: Connection, table: sa.Table, parts: Sequence[Path]) -> str:
+    """Bulk-load a batch's parquet parts into ``stg_<table>``, one part in memory at a time at most.
+
+    DuckDB ingests the files natively (``read_parquet``, no pandas) and the checks :func:`_prepare` makes run as
+    SQL over the staged rows; PostgreSQL gets each part checked by :func:`_prepare` and streamed through COPY.
+    """
+    columns = _columns(table)
+    if is_duckdb(conn):
+        staging = f"stg_{table.name}"
+        column_list = ", ".join(_q(conn, c) for c in columns)
+        conn.exec_driver_sql(
+            f"CREATE OR REPLACE TEMP TABLE {staging} AS SELECT {column_list} FROM {_q(conn, table.name)} LIMIT 0")
+        if parts:
+            names = _parquet_columns(parts[0])
+            missing = [c for c in columns if c not in names]
+            unexpected = [c for c in names if c not in columns]
+            if missing or unexpected:
+                raise LoadError(f"frame for {table.name} does not match the table: missing {missing}, "
+                                f"unexpected {unexpected}")
+            files = ", ".join("'" + str(p).replace("'", "''") + "'" for p in parts)
+            casts = ", ".join(f"CAST({_q(conn, c)} AS {table.c[c].type.compile(dialect=conn.dialect)})"
+                              for c in columns)
+            source = f"read_parquet([{files}], union_by_name = true)"
+            conn.exec_driver_sql(f"INSERT INTO {staging} ({column_list}) SELECT {casts} FROM {source}")
+        _check_staged(conn, table, staging)
+        return staging
+    staging = ""
+    for part in parts or []:
+        frame = _prepare(_as_dates(pd.read_parquet(part), table), table)
+        staging = _stage(conn, table, frame) if not staging else _append(conn, staging, frame)
+    if not staging:
+        staging = _stage(conn, table, pd.DataFrame({c: pd.Series(dtype="string") for c in columns}))
+    _check_staged(conn, table, staging, keys_only=True)
+    return staging
+
+
+def _append(conn: Connection, staging: str, frame: pd.DataFrame) -> str:
+    _copy(conn, staging, frame)
+    return staging
+
+
+def _parquet_columns(path: Path) -> list[str]:
+    import pyarrow.parquet as pq
+
+    return list(pq.read_schema(path).names)
+
+
+def _check_staged(conn: Connection, table: sa.Table, staging: str, keys_only: bool = False) -> None:
+    """:func:`_prepare`'s checks over staged rows (NOT NULL, VARCHAR lengths, duplicate keys), as one query."""
+    checks: list[tuple[str, str]] = []
+    if not keys_only:
+        for column in table.columns:
+            if column.name in MERGE_SET_COLUMNS:
+                continue
+            name = _q(conn, column.name)
+            if not column.nullable:
+                checks.append((f"SUM(CASE WHEN {name} IS NULL THEN 1 ELSE 0 END)",
+                               f"{column.name}: {{}} NULL value(s) in a NOT NULL column"))
+            length = getattr(column.type, "length", None)
+            if isinstance(column.type, sa.String) and length is not None:
+                checks.append((f"SUM(CASE WHEN length({name}) > {int(length)} THEN 1 ELSE 0 END)",
+                               f"{column.name}: {{}} value(s) longer than {length} characters"))
+    key = [c.name for c in table.primary_key.columns]
+    key_list = ", ".join(_q(conn, k) for k in key)
+    checks.append((f"(SELECT COALESCE(SUM(n - 1), 0) FROM (SELECT COUNT(*) AS n FROM {staging} "
+                   f"GROUP BY {key_list}) k)", f"{{}} duplicate key(s) on {', '.join(key)}"))
+    aggregates = f"(SELECT {', '.join(sql for sql, _ in checks[:-1])} FROM {staging}) a, " if len(checks) > 1 else ""
+    row = conn.exec_driver_sql(f"SELECT * FROM {aggregates}(SELECT {checks[-1][0]}) d").one()
+    problems = [text.format(int(n)) for (_, text), n in zip(checks, row, strict=True) if n]
+    if problems:
+        raise LoadError(f"frame for {table.name} cannot be loaded: " + "; ".join(problems))
+
+
+def _staged_frame(conn: Connection, table: sa.Table, value: Frames) -> str:
+    if isinstance(value, pd.DataFrame):
+        return _stage(conn, table, _prepare(value, table))
+    return _stage_parts(conn, table, value)
+
+
+def _read_frames(value: Frames) -> pd.DataFrame:
+    """Small per-batch frames (quarantine, deletions) from their parts."""
+    if isinstance(value, pd.DataFrame):
+        return value
+    frames = [pd.read_parquet(p) for p in value]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def _drop_staging(conn: Connection, staging: list[str]) -> None:
@@ -293,11 +409,7 @@ def _apply_deletions(conn: Connection, table: sa.Table, frame: pd.DataFrame, bat
     else:
         conn.exec_driver_sql(f"CREATE TEMP TABLE {staging} ({key} VARCHAR, source_updated_at TIMESTAMP) "
                              "ON COMMIT DROP")
-        values = deletions.astype(object).where(deletions.notna(), None)
-        raw = conn.connection.driver_connection
-        with raw.cursor() as cursor, cursor.copy(f"COPY {staging} FROM STDIN") as copy:  # type: ignore[union-attr]
-            for row in values.itertuples(index=False, name=None):
-                copy.write_row(row)
+        _copy(conn, staging, deletions)
     target = _q(conn, table.name)
     applies = (f"{target}.{key} = d.{key} AND {target}.is_deleted = FALSE AND ({target}.source_updated_at IS NULL "
                f"OR d.source_updated_at IS NULL OR d.source_updated_at >= {target}.source_updated_at)")
@@ -421,15 +533,16 @@ def _insert_quality(conn: Connection, entry: LedgerEntry, status: str, quality: 
 def load_batch(
     engine: Engine,
     entry: LedgerEntry,
-    tables: dict[str, pd.DataFrame],
-    quarantine: pd.DataFrame,
+    tables: dict[str, Frames],
+    quarantine: Frames,
     quality: BatchQuality | None = None,
-    deletions: dict[str, pd.DataFrame] | None = None,
+    deletions: dict[str, Frames] | None = None,
 ) -> LoadResult:
     """Load one batch in one transaction and record it in the ledger.
 
     ``tables`` maps keys of :data:`warehouse.models.CANONICAL_TABLES` to frames with that table's columns except
-    ``loaded_at``/``updated_at``; the first is the batch's primary entity, whose rows the ledger counts.
+    ``loaded_at``/``updated_at`` (or to the parquet parts of such frames: a batch staged in chunks); the first is
+    the batch's primary entity, whose rows the ledger counts.
     ``quarantine`` has the quarantine table's columns. Raises :class:`LoadError` (nothing written) when the frames
     are inconsistent, :class:`ConservationError` when the counts do not add up to ``entry.rows_in``.
     ``quality`` (optional) is the batch's data-quality results, written in the same transaction as the ledger row.
@@ -442,12 +555,16 @@ def load_batch(
     unknown = [key for key in tables if key not in CANONICAL_TABLES]
     if unknown:
         raise LoadError(f"batch {entry.batch_id}: unknown tables {unknown}; expected keys of {list(CANONICAL_TABLES)}")
-    frames = {key: _prepare(frame, _TABLES[key]) for key, frame in tables.items()}
+    # Frames given whole are checked before the transaction starts; parts are checked as they are staged.
+    frames: dict[str, Frames] = {key: _prepare(value, _TABLES[key]) if isinstance(value, pd.DataFrame) else value
+                                 for key, value in tables.items()}
     primary = next(iter(frames))
-    held_back = None if quarantine.empty else _prepare(quarantine.drop_duplicates("quarantine_key"), _QUARANTINE)
+    held = _read_frames(quarantine)
+    held_back = None if held.empty else _prepare(held.drop_duplicates("quarantine_key"), _QUARANTINE)
 
     with engine.begin() as conn:
-        staged = {key: _stage(conn, _TABLES[key], frame) for key, frame in frames.items()}
+        shared_load_lock(conn)  # the marts refresh never reads while this batch is half-committed
+        staged = {key: _staged_frame(conn, _TABLES[key], value) for key, value in frames.items()}
         counts = {key: _count_changes(conn, _TABLES[key], staging) for key, staging in staged.items()}
         deleted = 0
         result = _result(entry, "loaded", counts[primary], entry.quarantined, entry.duplicates, None)
@@ -462,9 +579,11 @@ def load_batch(
             _merge_table(conn, _TABLES[key], staging, now)
         if "incident_patients" in staged:
             _prune_patients(conn, staged)
-        for key, frame in links.items():
-            staged[key] = _replace_links(conn, LINK_TABLES[key], _prepare(frame, LINK_TABLES[key]), staged)
-        for key, frame in (deletions or {}).items():
+        for key, value in links.items():
+            link = _prepare(_read_frames(value), LINK_TABLES[key])
+            staged[key] = _replace_links(conn, LINK_TABLES[key], link, staged)
+        for key, value in (deletions or {}).items():
+            frame = _read_frames(value)
             if len(frame):
                 staging, applied = _apply_deletions(conn, _TABLES[key], frame, entry.batch_id, now)
                 staged[f"del_{key}"] = staging

@@ -7,9 +7,12 @@ What a refresh does, in one transaction (so analysts never see half a refresh):
 2. versions ``dim_organisation`` (SCD type 2): an organisation whose name, type, ICB or region changed gets a new
    version valid from ``as_of``, and facts of that organisation are re-pointed to the version valid on their date;
 3. reads only the canonical rows changed since the last refresh: ``updated_at`` greater than the watermark kept
-   per source table in ``mart_refresh_state``. The watermark is the greatest ``updated_at`` seen, but never later
-   than the refresh time less a look-back, so a load that was still committing is re-read next time instead of
-   missed (re-reading is harmless: every write is an upsert). Those rows become set-based
+   per source table in ``mart_refresh_state``. The watermark is the greatest ``updated_at`` seen. On PostgreSQL
+   the refresh first takes the warehouse's load lock exclusively (:func:`warehouse.locks.exclusive_load_lock`;
+   every load holds it shared), so no load is half-committed while it reads: a refresh costs time in proportion
+   to what changed, not to the warehouse. A short look-back (``PSIRF_MARTS_LOOKBACK_SECONDS``, default 120 s)
+   still re-reads the most recent rows, as a margin for clocks that differ between Airflow workers (``updated_at``
+   is the loading worker's clock); re-reading is harmless: every write is an upsert. Those rows become set-based
    ``INSERT … ON CONFLICT DO UPDATE`` statements into the facts, with label dimensions (service area, location
    type) extended from the same rows first;
 4. removes what left the canonical tables: rows flagged ``is_deleted`` upstream leave the facts (with their
@@ -27,6 +30,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
+import os
 from typing import Any
 
 import sqlalchemy as sa
@@ -35,12 +39,17 @@ from sqlalchemy.engine import Connection, Engine
 
 from psirf import settings
 from warehouse.db import is_duckdb, make_engine
+from warehouse.locks import exclusive_load_lock
 from warehouse.models import Base
 
 __all__ = ["DEFAULT_LOOKBACK", "UNKNOWN_KEY", "code_lists", "key_sql", "natural_key", "refresh"]
 
-DEFAULT_LOOKBACK = dt.timedelta(hours=1)
-"""Rows written this recently before a refresh are read again by the next one (loads still committing)."""
+def default_lookback() -> dt.timedelta:
+    """``PSIRF_MARTS_LOOKBACK_SECONDS`` (default 120): rows written this recently are read again next time."""
+    return dt.timedelta(seconds=float(os.environ.get("PSIRF_MARTS_LOOKBACK_SECONDS", "120")))
+
+
+DEFAULT_LOOKBACK = dt.timedelta(seconds=120)
 
 FIRST_VALID_FROM = dt.date(1900, 1, 1)
 """``valid_from`` of an organisation's first version: it applies to all history before the first change."""
@@ -487,7 +496,7 @@ def _utcnow() -> dt.datetime:
 
 
 def refresh(engine: Engine | None = None, *, as_of: dt.date | None = None, full: bool = False,
-            lookback: dt.timedelta = DEFAULT_LOOKBACK) -> dict[str, Any]:
+            lookback: dt.timedelta | None = None) -> dict[str, Any]:
     """Bring the marts up to date with the canonical tables, incrementally; returns what changed (JSON-able).
 
     ``as_of`` (default: today, UTC) dates new organisation versions; ``full`` re-reads every canonical row.
@@ -495,10 +504,12 @@ def refresh(engine: Engine | None = None, *, as_of: dt.date | None = None, full:
     """
     owned = engine is None
     engine = engine or make_engine()
-    now = _utcnow()
-    as_of = as_of or now.date()
+    lookback = default_lookback() if lookback is None else lookback
     try:
         with engine.begin() as conn:
+            exclusive_load_lock(conn)  # waits for loads in flight to commit; new loads wait for this refresh
+            now = _utcnow()
+            as_of = as_of or now.date()
             _seed_code_lists(conn)
             _seed_unknown_labels(conn)
             changed_orgs = _version_organisations(conn, as_of)
@@ -516,7 +527,7 @@ def refresh(engine: Engine | None = None, *, as_of: dt.date | None = None, full:
             if changed_orgs:
                 _repoint_organisations(conn, changed_orgs)
             _extend_dates(conn)
-            # Rows written in the last ``lookback`` may belong to loads that had not committed yet: re-read them.
+            # Rows written in the last ``lookback`` are re-read next time: a margin for clock skew between workers.
             safe = {t: None if m is None else min(m, now - lookback) for t, m in maxima.items()}
             _save_watermarks(conn, safe, counts, now)
     finally:

@@ -1,0 +1,204 @@
+"""Transform and validate one batch file chunk by chunk, staging each chunk's results as parquet parts.
+
+A five-year backfill arrives as a few very large export files; reading one whole would make memory grow with the
+file. Here a file is read ``PSIRF_CHUNK_ROWS`` rows at a time (:func:`psirf.sources.iter_batch`) and each chunk
+goes through exactly the steps a small file does (canonicalise, validate with the GX suites, data-quality
+findings), so peak memory follows the chunk size. What spans chunks is handled here, with state that is small
+per row (a 128-bit hash per row, the record ids):
+
+* a row repeated exactly in a later chunk is a duplicate, as within a chunk;
+* a record id sent in two chunks with different content is a conflicting duplicate, as within a chunk: every
+  row with that id is quarantined, so chunks already staged that hold the id are transformed again;
+* the batch is rejected when too large a share of *all* its rows is invalid, after the last chunk;
+* the batch's counts, rule results and findings are the sums of its chunks'.
+
+Nothing reaches the warehouse here: :func:`psirf.pipeline.load_processed` loads all parts in one transaction.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from connectors.filedrop import RawBatch
+from expectations.dq_checks import Assessment, chunk_findings, combine, known_organisations, raw_results_of_summary
+from expectations.gx_runner import RESULT_COLUMNS
+from expectations.validate import check_invalid_share, validate
+from psirf import settings
+from psirf.errors import BatchRejected
+from psirf.registry import Provider
+from transforms import normalise
+from transforms.canonicalise import BatchContext, canonicalise
+from transforms.profile import MappingProfile
+
+PARTS = "parts"
+_SECOND_HASH_KEY = "psirf-dup-key-02"  # 16 characters, as pandas requires: a second, independent 64-bit hash
+
+
+def parts_dir(work: Path) -> Path:
+    return work / PARTS
+
+
+def part_files(work: Path, name: str) -> list[Path]:
+    """The staged parts of one table (or ``quarantine``, ``deletions``), in chunk order."""
+    return sorted((parts_dir(work) / name).glob("part-*.parquet"))
+
+
+def staged_tables(work: Path) -> list[str]:
+    root = parts_dir(work)
+    return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+
+
+@dataclass
+class ChunkResult:
+    rows_in: int
+    duplicates: int
+    quarantined: int
+    raw_rows: int  # rows as read (the raw layer's row count), malformed ones excluded
+    results: pd.DataFrame
+    row_issues: pd.DataFrame
+    issues: pd.DataFrame
+    schema_drift: str | None
+
+
+@dataclass
+class StagedBatch:
+    """The sums over a batch's chunks: what :class:`psirf.pipeline.BatchRef` records."""
+
+    rows_in: int
+    duplicates: int
+    quarantined: int
+    schema_drift: str | None
+    encoding: str | None
+    chunks: int
+    assessment: Assessment
+
+    @property
+    def loadable(self) -> int:
+        return self.rows_in - self.duplicates - self.quarantined
+
+
+@dataclass
+class _State:
+    seen_rows: set[tuple[int, int]] = field(default_factory=set)
+    first_chunk_of: dict[str, int] = field(default_factory=dict)
+    conflicted: set[str] = field(default_factory=set)
+    redo: set[int] = field(default_factory=set)
+    dropped: dict[int, set[int]] = field(default_factory=dict)  # chunk -> row numbers of cross-chunk duplicates
+
+
+def _row_hashes(frame: pd.DataFrame) -> list[tuple[int, int]]:
+    first = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    second = pd.util.hash_pandas_object(frame, index=False, hash_key=_SECOND_HASH_KEY).to_numpy()
+    return list(zip(first.tolist(), second.tolist(), strict=True))
+
+
+def _drop_rows(raw: RawBatch, row_numbers: set[int]) -> RawBatch:
+    if not row_numbers:
+        return raw
+    keep = [n not in row_numbers for n in raw.row_numbers]
+    return RawBatch(source_file=raw.source_file, encoding=raw.encoding, columns=raw.columns,
+                    frame=raw.frame[keep].reset_index(drop=True),
+                    row_numbers=[n for n, k in zip(raw.row_numbers, keep, strict=True) if k], malformed=raw.malformed)
+
+
+def _record_ids(raw: RawBatch, id_column: str) -> list[str]:
+    if id_column not in raw.frame:
+        return []
+    return normalise.squeeze(raw.frame[id_column]).dropna().unique().tolist()
+
+
+class ChunkedBatch:
+    """One batch file being staged; :meth:`run` does the work."""
+
+    def __init__(self, *, source_file: str, entity: str, profile: MappingProfile, provider: Provider,
+                 ctx: BatchContext, work: Path, chunk_rows: int, history: list[int], repeated: int = 0,
+                 quarantine_rows: Callable[[pd.DataFrame], pd.DataFrame],
+                 read: Callable[..., Iterator[RawBatch]]) -> None:
+        self.source_file, self.entity, self.profile, self.provider = source_file, entity, profile, provider
+        self.ctx, self.work, self.chunk_rows, self.history, self.repeated = ctx, work, chunk_rows, history, repeated
+        self.quarantine_rows = quarantine_rows
+        self.read = read
+        self.id_column = profile.entity(entity).columns["source_record_id"]
+        self.known_orgs = known_organisations()
+
+    def _chunks(self) -> Iterator[RawBatch]:
+        return self.read(Path(self.source_file), self.provider, self.entity, self.profile, self.chunk_rows)
+
+    def count_rows(self) -> int:
+        """Rows in the file (malformed ones included), for the ledger of a rejected batch; 0 if it cannot be read."""
+        try:
+            return sum(len(raw.frame) + len(raw.malformed) for raw in self._chunks())
+        except BatchRejected:
+            return 0
+
+    def run(self) -> StagedBatch:
+        """Stage every chunk; raises :class:`BatchRejected` (nothing left staged) for a batch rejected as a whole."""
+        shutil.rmtree(parts_dir(self.work), ignore_errors=True)
+        state = _State()
+        results: dict[int, ChunkResult] = {}
+        columns: list[str] = []
+        encoding: str | None = None
+        try:
+            for i, raw in enumerate(self._chunks()):
+                columns, encoding = raw.columns, raw.encoding
+                hashes = _row_hashes(raw.frame)
+                state.dropped[i] = {n for n, h in zip(raw.row_numbers, hashes, strict=True) if h in state.seen_rows}
+                state.seen_rows.update(hashes)
+                chunk = _drop_rows(raw, state.dropped[i])
+                for record_id in _record_ids(chunk, self.id_column):
+                    first = state.first_chunk_of.setdefault(record_id, i)
+                    if first != i:
+                        state.conflicted.add(record_id)
+                        state.redo.add(first)
+                results[i] = self._stage(i, chunk, len(raw.frame), state)
+            if state.redo:  # chunks holding an id that a later chunk sent again, with different content
+                for i, raw in enumerate(self._chunks()):
+                    if i in state.redo:
+                        results[i] = self._stage(i, _drop_rows(raw, state.dropped[i]), len(raw.frame), state)
+            rows_in = sum(r.rows_in for r in results.values())
+            quarantined = sum(r.quarantined for r in results.values())
+            issues = [r.issues for r in results.values() if len(r.issues)]
+            check_invalid_share(rows_in, quarantined, pd.concat(issues, ignore_index=True) if issues
+                                else pd.DataFrame(columns=["rule_id"]), settings.max_invalid_share(),
+                                self.source_file)
+        except BatchRejected:
+            shutil.rmtree(parts_dir(self.work), ignore_errors=True)
+            raise
+        raw_rows = sum(r.raw_rows for r in results.values())
+        raw = (raw_results_of_summary(self.entity, columns, encoding or "", raw_rows, self.profile, self.history)
+               if Path(self.source_file).suffix.lower() == ".csv" else pd.DataFrame(columns=RESULT_COLUMNS))
+        ordered = [results[i] for i in sorted(results)]
+        assessment = combine(raw, [r.results for r in ordered], [r.row_issues for r in ordered])
+        return StagedBatch(rows_in=rows_in, duplicates=sum(r.duplicates for r in ordered), quarantined=quarantined,
+                           schema_drift=next((r.schema_drift for r in ordered if r.schema_drift), None),
+                           encoding=encoding, chunks=len(ordered), assessment=assessment)
+
+    def _stage(self, i: int, raw: RawBatch, rows_read: int, state: _State) -> ChunkResult:
+        cross_duplicates = rows_read - len(raw.frame)
+        ids = set(_record_ids(raw, self.id_column))
+        canonical = canonicalise(raw, self.profile, self.entity, self.ctx, frozenset(ids & state.conflicted))
+        extra = cross_duplicates + (self.repeated if i == 0 else 0)  # REST: records served twice across pages
+        canonical.rows_in += extra
+        canonical.duplicates += extra
+        validated = validate(canonical, self.ctx.extracted_at, 1.0, self.source_file)  # the share: whole batch
+        name = f"part-{i:05d}.parquet"
+        for table, frame in validated.tables.items():
+            _write(self.work, table, name, frame)
+        if validated.deletions is not None and len(validated.deletions):
+            _write(self.work, "deletions", name, validated.deletions)
+        _write(self.work, "quarantine", name, self.quarantine_rows(validated.issues))
+        found, row_issues = chunk_findings(validated, self.profile, self.ctx.extracted_at, self.known_orgs)
+        return ChunkResult(rows_in=validated.rows_in, duplicates=validated.duplicates,
+                           quarantined=validated.quarantined, raw_rows=rows_read, results=found,
+                           row_issues=row_issues, issues=validated.issues, schema_drift=validated.schema_drift)
+
+
+def _write(work: Path, table: str, name: str, frame: pd.DataFrame) -> None:
+    folder = parts_dir(work) / table
+    folder.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(folder / name, index=False)
