@@ -12,6 +12,12 @@ succeeded never hides a failed load.
 A rejected batch (empty, undecodable, required column missing, too many invalid rows) fails its provider at
 once, without retries: rerunning cannot fix the data. Transient errors retry with exponential backoff.
 
+Every task that opens the warehouse (extract, transform_validate, load, feedback, refresh_marts) runs in the Airflow
+pool `psirf_warehouse`. Its slot count is a deployment setting: 1 on DuckDB, which admits one process at a time to
+its file (so tasks on several workers queue instead of failing on the file lock), more on PostgreSQL
+(`airflow pools set psirf_warehouse 4 "..."`). A task whose pool does not exist is never scheduled: create the
+pool before the first run (`make run` and `make distributed` do).
+
 Wiring only: every task is one call into `psirf.pipeline`. XCom carries batch references and counts, never rows.
 """
 
@@ -24,6 +30,9 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import Asset, dag, task, task_group
+
+WAREHOUSE_POOL = "psirf_warehouse"
+"""Pool of every task that opens the warehouse: 1 slot on DuckDB (one process at a time), more on PostgreSQL."""
 
 DEFAULT_ARGS = {
     "owner": "psirf-data-engineering",
@@ -53,7 +62,7 @@ def psirf_nightly() -> None:
 
     @task_group(group_id="provider")
     def provider_load(ods_code: str) -> Any:
-        @task
+        @task(pool=WAREHOUSE_POOL)
         def extract(ods_code: str, run_id: str | None = None, data_interval_end: Any = None) -> list[dict[str, Any]]:
             from airflow.sdk.exceptions import AirflowFailException
 
@@ -65,13 +74,13 @@ def psirf_nightly() -> None:
             except ApiAuthError as exc:  # retrying cannot fix a rejected credential: fail at once
                 raise AirflowFailException(str(exc)) from exc
 
-        @task
+        @task(pool=WAREHOUSE_POOL)  # reads recent row counts (volume band) from the warehouse
         def transform_validate(refs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             from psirf.pipeline import process_batches
 
             return process_batches(refs)
 
-        @task
+        @task(pool=WAREHOUSE_POOL)
         def load(ods_code: str, processed: list[dict[str, Any]]) -> dict[str, Any]:
             from airflow.sdk.exceptions import AirflowFailException
 
@@ -83,7 +92,7 @@ def psirf_nightly() -> None:
             except BatchRejected as exc:
                 raise AirflowFailException(str(exc)) from exc
 
-        @task(trigger_rule="all_done", retries=1)
+        @task(trigger_rule="all_done", retries=1, pool=WAREHOUSE_POOL)
         def feedback(ods_code: str, run_id: str | None = None) -> dict[str, Any]:
             from reports.provider_feedback import deliver_for_run
 
@@ -94,7 +103,8 @@ def psirf_nightly() -> None:
         return loaded
 
     # Emitting the marts asset starts psirf_system_report (data-aware scheduling) once the night's loads are in.
-    @task(trigger_rule="all_done", outlets=[Asset(name="psirf_marts", uri="x-psirf://warehouse/marts")])
+    @task(trigger_rule="all_done", outlets=[Asset(name="psirf_marts", uri="x-psirf://warehouse/marts")],
+          pool=WAREHOUSE_POOL)
     def refresh_marts() -> dict[str, Any]:
         from warehouse.marts import refresh
 

@@ -6,6 +6,9 @@ every provider's load of the night has finished and the star schema is up to dat
 self-contained HTML report (small-number suppression applied throughout) to
 `$PSIRF_HOME/reports/system/<date>/system_report.html`, dated by the day the triggering run was due (Europe/London).
 
+**build_report** reads the warehouse, so it runs in the Airflow pool `psirf_warehouse`, shared with
+psirf_nightly's warehouse tasks: 1 slot on DuckDB (one process at a time may open its file), more on PostgreSQL.
+
 Wiring only: the task is one call into `reports.system_report`. The same report: `psirf report --system`.
 """
 
@@ -19,6 +22,9 @@ from airflow.sdk import Asset, dag, task
 
 MARTS_ASSET = Asset(name="psirf_marts", uri="x-psirf://warehouse/marts")
 """Emitted by psirf_nightly's refresh_marts (outlets=[MARTS_ASSET]); same name and URI in both DAG files."""
+
+WAREHOUSE_POOL = "psirf_warehouse"
+"""Same pool as psirf_nightly's warehouse tasks: 1 slot on DuckDB, more on PostgreSQL."""
 
 DEFAULT_ARGS = {
     "owner": "psirf-data-engineering",
@@ -40,7 +46,7 @@ DEFAULT_ARGS = {
     doc_md=__doc__,
 )
 def psirf_system_report() -> None:
-    @task
+    @task(pool=WAREHOUSE_POOL)
     def build_report(dag_run: Any = None) -> dict[str, Any]:
         from reports.system_report import build_for_run
 

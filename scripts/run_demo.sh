@@ -7,35 +7,21 @@ BIN="$ROOT/.venv/bin"
 
 export PSIRF_HOME="${PSIRF_HOME:-$ROOT/var}"
 export AIRFLOW_HOME="${AIRFLOW_HOME:-$PSIRF_HOME/airflow}"
-export AIRFLOW__CORE__DAGS_FOLDER="$ROOT/dags"
-export AIRFLOW__CORE__LOAD_EXAMPLES=False
-export AIRFLOW__CORE__UNIT_TEST_MODE=False
-export COLUMNS="${COLUMNS:-160}"
-export GX_ANALYTICS_ENABLED=False
-# Demo only: an obviously-named key. Production sets the key in the Airflow connection `psirf_pseudonymisation`
-# (or PSIRF_PSEUDONYMISATION_KEY from a secret store), never in code.
-export PSIRF_PSEUDONYMISATION_KEY="${PSIRF_PSEUDONYMISATION_KEY:-DEMO-ONLY-pseudonymisation-key-do-not-use-in-production}"
-mkdir -p "$PSIRF_HOME" "$AIRFLOW_HOME"
-
-echo "==> generating demo provider exports under $PSIRF_HOME/demo_feeds"
-"$BIN/psirf" demo-feeds
-
-echo "==> starting the local provider API server (serves the REST-based demo provider)"
-rm -f "$PSIRF_HOME/mock-api.port"
-"$BIN/psirf" mock-api --port 0 --port-file "$PSIRF_HOME/mock-api.port" --feeds-dir "$PSIRF_HOME/demo_sources" \
-  >"$PSIRF_HOME/mock-api.log" 2>&1 &
-MOCK_PID=$!
-trap 'kill "$MOCK_PID" 2>/dev/null || true; wait "$MOCK_PID" 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do [ -s "$PSIRF_HOME/mock-api.port" ] && break; sleep 0.2; done
-[ -s "$PSIRF_HOME/mock-api.port" ] || { echo "the provider API server did not start:"; cat "$PSIRF_HOME/mock-api.log"; exit 1; }
-# Demo only: the connection for R1L's API (production: an Airflow connection `r1l_api` in a secrets backend).
-export PSIRF_CONN_R1L_API="${PSIRF_CONN_R1L_API:-http://:demo-bearer-token@127.0.0.1:$(cat "$PSIRF_HOME/mock-api.port")/R1L/api}"
+# shellcheck source=scripts/demo_common.sh
+. "$ROOT/scripts/demo_common.sh"
+trap demo_stop_mock_api EXIT
+demo_generate_feeds
+demo_start_mock_api
 
 echo "==> migrating the warehouse"
 "$BIN/psirf" init
 
 echo "==> preparing Airflow (metadata DB under $AIRFLOW_HOME)"
 "$BIN/airflow" db migrate >"$AIRFLOW_HOME/db-migrate.log" 2>&1 || { tail -20 "$AIRFLOW_HOME/db-migrate.log"; exit 1; }
+# The DAGs' warehouse tasks run in this pool. One slot: DuckDB admits one process at a time to its file. (`dags test`
+# runs tasks one by one and ignores pools; the pool is for a scheduler started on this Airflow home.)
+"$BIN/airflow" pools set psirf_warehouse 1 "Tasks that open the warehouse: 1 slot for DuckDB (single writer)" \
+  >>"$AIRFLOW_HOME/db-migrate.log" 2>&1 || { tail -20 "$AIRFLOW_HOME/db-migrate.log"; exit 1; }
 
 echo "==> running psirf_nightly through Airflow (airflow dags test)"
 status=0
