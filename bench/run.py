@@ -132,7 +132,7 @@ def child_pipeline(url: str, home: Path, delta: int) -> dict[str, Any]:
     wall = time.perf_counter()
     _run_batches(ods_list, engine, timers, "", keep, counts)
     with timers.time("marts"):
-        marts = refresh(engine, full=True)
+        marts = refresh(engine, full=True, lookback=dt.timedelta(0))
     full_wall = time.perf_counter() - wall
     full_peak = peak_mib()
     full = dict(timers.seconds)

@@ -154,7 +154,9 @@ def _hold_back_whole_records(batch: CanonicalBatch, issues: pd.DataFrame) -> tup
     rule = RULES["record.incomplete"]
     extra = pd.DataFrame({
         "source_row_number": companions["_row"].astype("int64").to_numpy(),
-        "source_record_id": companions["_group"].astype("string").to_numpy(),
+        # the group is the record id, or a row marker (starting with NUL) for a row that has none
+        "source_record_id": companions["_group"].astype("string").where(
+            ~companions["_group"].astype("string").str.startswith("\x00")).to_numpy(),
         "rule_id": rule.rule_id,
         "field": None,
         "found": "another row of the same record failed a rule",
