@@ -115,7 +115,7 @@ def sniff_encoding(path: Path) -> str:
         decoder = codecs.getincrementaldecoder(encoding)("strict")
         try:
             with path.open("rb") as fh:
-                for block in iter(lambda fh=fh: fh.read(_BLOCK), b""):
+                while block := fh.read(_BLOCK):
                     has_text = has_text or bool(block.strip())
                     decoder.decode(block)
                 decoder.decode(b"", final=True)

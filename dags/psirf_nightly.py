@@ -12,7 +12,7 @@ succeeded never hides a failed load.
 A rejected batch (empty, undecodable, required column missing, too many invalid rows) fails its provider at
 once, without retries: rerunning cannot fix the data. Transient errors retry with exponential backoff.
 
-Every task that opens the warehouse (extract, transform_validate, load, feedback, refresh_marts) runs in the Airflow
+Every task that opens the warehouse (extract, load, feedback, refresh_marts) runs in the Airflow
 pool `psirf_warehouse`. Its slot count is a deployment setting: 1 on DuckDB, which admits one process at a time to
 its file (so tasks on several workers queue instead of failing on the file lock), more on PostgreSQL
 (`airflow pools set psirf_warehouse 4 "..."`). A task whose pool does not exist is never scheduled: create the
@@ -74,7 +74,7 @@ def psirf_nightly() -> None:
             except ApiAuthError as exc:  # retrying cannot fix a rejected credential: fail at once
                 raise AirflowFailException(str(exc)) from exc
 
-        @task(pool=WAREHOUSE_POOL)  # reads recent row counts (volume band) from the warehouse
+        @task  # CPU-bound and never opens the warehouse (extract reads the volume history): runs outside the pool
         def transform_validate(refs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             from psirf.pipeline import process_batches
 

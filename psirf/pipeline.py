@@ -34,7 +34,7 @@ from transforms.canonicalise import BatchContext, canonicalise
 from transforms.keys import natural_keys
 from transforms.profile import MappingProfile, load_profile
 from warehouse.db import make_engine
-from warehouse.dq_results import BatchQuality, history_or_empty
+from warehouse.dq_results import BatchQuality, history_or_empty, recent_row_counts
 from warehouse.ledger import loaded_checksums
 from warehouse.load import LINK_TABLES, Frames, LedgerEntry, LoadResult, load_batch, record_rejection
 from warehouse.models import CANONICAL_TABLES, Quarantine
@@ -65,6 +65,7 @@ class BatchRef:
     watermark: str | None = None  # REST: the cursor (ISO) to store once this batch commits
     repeated: int = 0  # REST: records served twice across pages, counted as duplicates
     schema_drift: str | None = None
+    history: list[int] | None = None  # rows in of the last loads (raw volume band), read at extract time
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -106,7 +107,15 @@ def extract_provider(ods_code: str, *, run_id: str | None = None, extracted_at: 
     done = set().union(*(loaded_checksums(engine, provider.ods_code, e) for e in provider.feed.globs))
     found = discover(_feed(provider), skip_checksums=done)
     found.sort(key=lambda s: (_order(s.entity), s.path.name))
-    return [_ref(provider, s, run_id, extracted_at).as_dict() for s in found]
+    refs = [_ref(provider, s, run_id, extracted_at) for s in found]
+    return [_with_history(ref, engine).as_dict() for ref in refs]
+
+
+def _with_history(ref: BatchRef, engine: Engine) -> BatchRef:
+    """Read the volume history here, so that transforming and validating never open the warehouse (DuckDB
+    admits one process at a time: transforms of several providers can then run at once)."""
+    ref.history = recent_row_counts(engine, ref.provider_ods, ref.entity)
+    return ref
 
 
 def _extract_api(provider: Provider, run_id: str | None, extracted_at: dt.datetime,
@@ -131,7 +140,7 @@ def _extract_api(provider: Provider, run_id: str | None, extracted_at: dt.dateti
                        profile=provider.profile, source_file=str(landed.path), checksum=landed.checksum,
                        extracted_at=extracted_at.isoformat(), repeated=landed.repeated,
                        watermark=landed.watermark.isoformat() if landed.watermark else None)
-        refs.append(ref.as_dict())
+        refs.append(_with_history(ref, engine).as_dict())
     return refs
 
 
@@ -173,7 +182,7 @@ def process_batch(ref_dict: dict[str, Any], *, key: bytes | None = None) -> dict
 
     ref = BatchRef(**ref_dict)
     work = _work_dir(ref.batch_id)
-    history = history_or_empty(ref.provider_ods, ref.entity)
+    history = ref.history if ref.history is not None else history_or_empty(ref.provider_ods, ref.entity)
     extracted_at = dt.datetime.fromisoformat(ref.extracted_at)
     ctx = BatchContext(provider_ods=ref.provider_ods, batch_id=ref.batch_id, extracted_at=extracted_at,
                        pseudonym_key=key or pseudonymisation_key())

@@ -21,7 +21,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeAlias, cast
 
 import pandas as pd
 import sqlalchemy as sa
@@ -40,7 +40,7 @@ LINK_TABLES = {"learning_response_incidents": cast(sa.Table, Base.metadata.table
 _QUARANTINE = Base.metadata.tables["quarantine"]
 _LEDGER = Base.metadata.tables["batch_ledger"]
 
-Frames = pd.DataFrame | Sequence[Path]
+Frames: TypeAlias = pd.DataFrame | Sequence[Path]
 """A table's rows for one batch: a frame, or the parquet parts a batch read in chunks was staged as."""
 
 MERGE_SET_COLUMNS = ("loaded_at", "updated_at")
