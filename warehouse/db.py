@@ -14,6 +14,7 @@ back unnamed and unsized.
 
 from __future__ import annotations
 
+import os
 import re
 import types
 from collections.abc import Callable
@@ -39,10 +40,23 @@ def make_engine(url: str | URL | None = None) -> Engine:
         database = sa_url.database or ""
         if database and database != ":memory:" and ":" not in database.split("/", 1)[0]:
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(sa_url)
+        engine = sa.create_engine(sa_url, connect_args={"config": duckdb_settings()})
         _install_duckdb_reflection(engine.dialect)
         return engine
     return sa.create_engine(sa_url, pool_pre_ping=True)
+
+
+def duckdb_settings() -> dict[str, str]:
+    """DuckDB settings for the warehouse file, from the environment.
+
+    * ``PSIRF_DUCKDB_MEMORY_LIMIT`` (default ``1GB``): DuckDB's buffer pool, which otherwise may take 80% of the
+      machine's memory; work beyond it spills to a temporary folder next to the file.
+    * ``PSIRF_DUCKDB_CHECKPOINT_THRESHOLD`` (default ``256MB``): how much write-ahead log builds up before DuckDB
+      folds it into the file. Every commit is durable in the log either way; with DuckDB's default (16 MB) each
+      batch of a backfill paid a checkpoint of the tables it touched at commit.
+    """
+    return {"memory_limit": os.environ.get("PSIRF_DUCKDB_MEMORY_LIMIT", "1GB"),
+            "checkpoint_threshold": os.environ.get("PSIRF_DUCKDB_CHECKPOINT_THRESHOLD", "256MB")}
 
 
 def is_duckdb(bind: Engine | Connection) -> bool:
