@@ -44,7 +44,7 @@ bench: $(STAMP) ## Benchmark the pipeline stage by stage on DuckDB and PostgreSQ
 	$(BIN)/python -m bench.run --rows $(BENCH_ROWS)
 
 lock: ## Re-resolve requirements.lock from the direct pins in pyproject.toml
-	$(BIN)/uv pip compile --python-version 3.11 pyproject.toml -o requirements.lock --no-header --no-annotate
+	$(BIN)/uv pip compile --python-version 3.11 pyproject.toml -o requirements.lock --no-header
 
 clean: ## Remove generated data (var/) — the warehouse included
 	rm -rf var
