@@ -178,6 +178,66 @@ def read_fhir(path: Path, supported_versions: frozenset[int] = SUPPORTED_TAXONOM
                     row_numbers=row_numbers, malformed=malformed)
 
 
+def iter_fhir(path: Path, chunk_rows: int | None,
+              supported_versions: frozenset[int] = SUPPORTED_TAXONOMY_VERSIONS) -> Iterator[RawBatch]:
+    """:func:`read_fhir` in chunks of about ``chunk_rows`` rows, streaming an NDJSON export line by line (the bulk
+    format, one resource per line), so memory does not grow with the file. A single JSON document (a resource or a
+    Bundle) is parsed whole. An event's rows are never split between chunks; row numbers are as :func:`read_fhir`
+    gives them (the NDJSON line)."""
+    source = str(path)
+    if chunk_rows is None or not _is_ndjson(path):
+        yield read_fhir(path, supported_versions)
+        return
+    with path.open("rb") as fh:
+        encoding = "utf-8-sig" if fh.read(3) == b"\xef\xbb\xbf" else "utf-8"
+    rows: list[dict[str, str]] = []
+    row_numbers: list[int] = []
+    malformed: list[tuple[int, str, str]] = []
+
+    def batch() -> RawBatch:
+        frame = pd.DataFrame(rows, columns=COLUMNS, dtype="string") if rows else pd.DataFrame(
+            {c: pd.Series(dtype="string") for c in COLUMNS})
+        return RawBatch(source_file=source, encoding=encoding, columns=list(COLUMNS), frame=frame,
+                        row_numbers=row_numbers, malformed=malformed)
+
+    try:
+        with path.open("rb") as fh:
+            for number, raw in enumerate(fh, start=1):  # binary lines end at a newline only, as _split_lines
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8").removesuffix("\n").removesuffix("\r")
+                if not line.strip():
+                    continue
+                for record in _ndjson_line(number, line):
+                    try:
+                        produced = _rows_for(record, supported_versions)
+                    except _Malformed as bad:
+                        malformed.append((record.row_number, bad.rule_id, f"{record.where}: {bad.problem}"))
+                        continue
+                    rows.extend(produced)
+                    row_numbers.extend([record.row_number] * len(produced))
+                if len(rows) >= chunk_rows:
+                    yield batch()
+                    rows, row_numbers, malformed = [], [], []
+    except UnicodeDecodeError:
+        read_fhir(path, supported_versions)  # raises, naming the byte and its offset
+        raise
+    if rows or malformed:
+        yield batch()
+
+
+def _is_ndjson(path: Path) -> bool:
+    """True when the first non-blank line is a whole JSON object and more lines follow (a pretty-printed document
+    starts with a lone ``{``; a one-line document has no second line)."""
+    with path.open("rb") as fh:
+        lines = (line for line in fh if line.strip())
+        first = next(lines, None)
+        if first is None or next(lines, None) is None:
+            return False
+    try:
+        return isinstance(json.loads(first.decode("utf-8-sig")), dict)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return False
+
+
 # --- file layout -----------------------------------------------------------------------------------------------
 
 def _decode(data: bytes, source: str) -> tuple[str, str]:
@@ -210,36 +270,47 @@ def _records(text: str, source: str) -> Iterator[_Record]:
 
 
 def _ndjson(text: str, source: str, whole_error: json.JSONDecodeError) -> Iterator[_Record]:
-    parsed: list[_Record] = []
-    objects = 0
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue  # blank lines (e.g. a trailing newline) are not records
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            parsed.append(_Record(number, f"line {number}", None, error=f"not valid JSON ({exc.msg}, column "
-                                                                         f"{exc.colno})"))
-            continue
-        if not isinstance(item, dict):
-            parsed.append(_Record(number, f"line {number}", None,
-                                  error=f"a JSON {type(item).__name__}, not a FHIR resource"))
-            continue
-        objects += 1
-        parsed.append(_Record(number, f"line {number}", item))
-    if objects == 0:
+    lines = _split_lines(text)
+    if not any(isinstance(_parse_line(line), dict) for line in lines if line.strip()):
         raise BatchRejected(source, f"is neither JSON nor NDJSON: {whole_error.msg} at line {whole_error.lineno} "
                                     f"column {whole_error.colno}")
-    for record in parsed:
-        if isinstance(record.item, dict) and record.item.get("resourceType") == "Bundle":
-            # FHIR Bulk Data reports deletions as one transaction Bundle per NDJSON line.
-            if record.item.get("type") not in _BUNDLE_TYPES:
-                yield _Record(record.row_number, record.where, None, error=(
-                    f"a Bundle of type {record.item.get('type')!r}; expected one of {sorted(_BUNDLE_TYPES)}"))
-                continue
-            yield from _bundle_entries(record.item, row_number=record.row_number, where=record.where + ", ")
-        else:
-            yield record
+    for number, line in enumerate(lines, start=1):
+        if line.strip():  # blank lines (e.g. a trailing newline) are not records
+            yield from _ndjson_line(number, line)
+
+
+def _split_lines(text: str) -> list[str]:
+    """NDJSON lines end at ``\\n`` (or ``\\r\\n``) only; other control characters are part of a (bad) line."""
+    return [line.removesuffix("\r") for line in text.split("\n")]
+
+
+def _parse_line(line: str) -> Any:
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError:
+        return None
+
+
+def _ndjson_line(number: int, line: str) -> Iterator[_Record]:
+    """The records of one NDJSON line: a resource, a Bundle's entries, or one error record."""
+    where = f"line {number}"
+    try:
+        item = json.loads(line)
+    except json.JSONDecodeError as exc:
+        yield _Record(number, where, None, error=f"not valid JSON ({exc.msg}, column {exc.colno})")
+        return
+    if not isinstance(item, dict):
+        yield _Record(number, where, None, error=f"a JSON {type(item).__name__}, not a FHIR resource")
+        return
+    if item.get("resourceType") == "Bundle":
+        # FHIR Bulk Data reports deletions as one transaction Bundle per NDJSON line.
+        if item.get("type") not in _BUNDLE_TYPES:
+            yield _Record(number, where, None, error=(
+                f"a Bundle of type {item.get('type')!r}; expected one of {sorted(_BUNDLE_TYPES)}"))
+            return
+        yield from _bundle_entries(item, row_number=number, where=where + ", ")
+        return
+    yield _Record(number, where, item)
 
 
 def _bundle_entries(bundle: dict[str, Any], row_number: int | None, where: str) -> Iterator[_Record]:

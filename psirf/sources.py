@@ -64,20 +64,31 @@ def iter_batch(path: Path, provider: Provider, entity: str, profile: MappingProf
         yield from iter_csv(path, chunk_rows, group_column=group)
     elif provider.source_type == "rest_api":
         yield from iter_landing(path, chunk_rows)
+    elif provider.source_type == "lfpse_fhir_drop" and chunk_rows is not None:
+        from connectors.lfpse_fhir import iter_fhir
+
+        offset = 0
+        for chunk in iter_fhir(path, chunk_rows):
+            batch = renumber_rows(chunk, always=True, offset=offset)
+            offset += len(batch.row_numbers) + len(batch.malformed)
+            yield batch
     else:
         yield read_batch(path, provider, entity, profile)
 
 
-def renumber_rows(batch: RawBatch) -> RawBatch:
+def renumber_rows(batch: RawBatch, *, always: bool = False, offset: int = 0) -> RawBatch:
     """Give every row its own number when several share one (FHIR: all patient rows of an event share the event's
-    entry number), keeping file order, so each row can be quarantined and counted on its own."""
+    entry number), keeping file order, so each row can be quarantined and counted on its own.
+
+    ``always`` numbers rows 1, 2, … (plus ``offset``) even when they are already distinct: a file read in chunks
+    cannot know whether a later chunk will need it, so its rows are numbered the same way in every chunk."""
     numbers = list(batch.row_numbers)
-    if len(set(numbers)) == len(numbers) and not set(numbers) & {m[0] for m in batch.malformed}:
+    if not always and len(set(numbers)) == len(numbers) and not set(numbers) & {m[0] for m in batch.malformed}:
         return batch
     order = sorted([(n, 0, i) for i, n in enumerate(numbers)] + [(m[0], 1, i) for i, m in enumerate(batch.malformed)])
     new_rows = [0] * len(numbers)
     new_malformed = list(batch.malformed)
-    for ordinal, (_, kind, i) in enumerate(order, start=1):
+    for ordinal, (_, kind, i) in enumerate(order, start=1 + offset):
         if kind == 0:
             new_rows[i] = ordinal
         else:

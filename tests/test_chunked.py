@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 
@@ -113,3 +114,26 @@ def test_streamed_reading_keeps_rows_and_rejections_of_the_whole_read(tmp_path):
     assert [n for p in parts for n in p.row_numbers] == whole.row_numbers == [2, 4]
     assert [m for p in parts for m in p.malformed] == whole.malformed == [(3, "row.malformed",
                                                                            "1 fields where the header has 2")]
+
+
+def test_an_lfpse_ndjson_export_streams_in_chunks_with_the_rows_of_a_whole_read(tmp_path):
+    from connectors.lfpse_fhir import read_fhir
+    from psirf import settings
+    from psirf.demo_lfpse import NDJSON_FILE, generate_lfpse_feeds
+    from psirf.registry import get_provider
+    from psirf.sources import iter_batch, renumber_rows
+    from transforms.profile import load_profile
+
+    generate_lfpse_feeds(tmp_path, events_per_practice=12)
+    path = tmp_path / NDJSON_FILE
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write("{not json\n")  # a malformed line is kept aside, in whichever chunk it falls
+    provider = get_provider("QH8")
+    profile = load_profile(provider.profile, settings.profiles_dir())
+    whole = renumber_rows(read_fhir(path), always=True)
+    chunks = list(iter_batch(path, provider, "incidents", profile, chunk_rows=5))
+    assert len(chunks) > 3
+    frame = pd.concat([c.frame for c in chunks], ignore_index=True)
+    pd.testing.assert_frame_equal(frame, whole.frame)
+    assert [n for c in chunks for n in c.row_numbers] == whole.row_numbers
+    assert [m for c in chunks for m in c.malformed] == whole.malformed != []
