@@ -8,7 +8,8 @@ per row (a 128-bit hash per row, the record ids):
 
 * a row repeated exactly in a later chunk is a duplicate, as within a chunk;
 * a record id sent in two chunks with different content is a conflicting duplicate, as within a chunk: every
-  row with that id is quarantined, so chunks already staged that hold the id are transformed again;
+  row with that id is quarantined. A first, cheap pass over the file (read and hash, no transform) finds both,
+  so every chunk is transformed once, knowing them;
 * the batch is rejected when too large a share of *all* its rows is invalid, after the last chunk;
 * the batch's counts, rule results and findings are the sums of its chunks'.
 
@@ -84,17 +85,17 @@ class StagedBatch:
 
 @dataclass
 class _State:
-    seen_rows: set[tuple[int, int]] = field(default_factory=set)
+    seen_rows: set[int] = field(default_factory=set)
     first_chunk_of: dict[str, int] = field(default_factory=dict)
     conflicted: set[str] = field(default_factory=set)
-    redo: set[int] = field(default_factory=set)
-    dropped: dict[int, set[int]] = field(default_factory=dict)  # chunk -> row numbers of cross-chunk duplicates
+    dropped: dict[int, set[int]] = field(default_factory=dict)  # chunk -> row numbers repeating an earlier row
 
 
-def _row_hashes(frame: pd.DataFrame) -> list[tuple[int, int]]:
+def _row_hashes(frame: pd.DataFrame) -> list[int]:
+    """A 128-bit hash of each row's strings (two independent 64-bit hashes): equal rows, equal hashes."""
     first = pd.util.hash_pandas_object(frame, index=False).to_numpy()
     second = pd.util.hash_pandas_object(frame, index=False, hash_key=_SECOND_HASH_KEY).to_numpy()
-    return list(zip(first.tolist(), second.tolist(), strict=True))
+    return [(a << 64) | b for a, b in zip(first.tolist(), second.tolist(), strict=True)]
 
 
 def _drop_rows(raw: RawBatch, row_numbers: set[int]) -> RawBatch:
@@ -136,30 +137,47 @@ class ChunkedBatch:
         except BatchRejected:
             return 0
 
+    def _survey(self) -> _State:
+        """A first, cheap pass over the file (read, hash, ids; no transform): which rows repeat an earlier row
+        exactly, and which record ids are sent more than once with different content, anywhere in the file."""
+        state = _State()
+        patient_level = "patient_sequence" in self.profile.entity(self.entity).columns
+        last_id: str | None = None
+        for i, raw in enumerate(self._chunks()):
+            hashes = _row_hashes(raw.frame)
+            state.dropped[i] = set()
+            for number, h in zip(raw.row_numbers, hashes, strict=True):
+                if h in state.seen_rows:
+                    state.dropped[i].add(number)
+                state.seen_rows.add(h)
+            if self.id_column not in raw.frame:
+                continue
+            ids = normalise.squeeze(raw.frame[self.id_column]).tolist()
+            for number, record_id in zip(raw.row_numbers, ids, strict=True):
+                if number in state.dropped[i] or record_id is pd.NA or record_id is None:
+                    continue
+                # one row per patient: a record's rows are consecutive; the id coming back later is a conflict
+                if patient_level and record_id == last_id:
+                    continue
+                if record_id in state.first_chunk_of:
+                    state.conflicted.add(record_id)
+                state.first_chunk_of[record_id] = i
+                last_id = record_id
+        state.first_chunk_of.clear()
+        state.seen_rows.clear()
+        return state
+
     def run(self) -> StagedBatch:
         """Stage every chunk; raises :class:`BatchRejected` (nothing left staged) for a batch rejected as a whole."""
         shutil.rmtree(parts_dir(self.work), ignore_errors=True)
-        state = _State()
         results: dict[int, ChunkResult] = {}
         columns: list[str] = []
         encoding: str | None = None
         try:
+            state = self._survey()
             for i, raw in enumerate(self._chunks()):
                 columns, encoding = raw.columns, raw.encoding
-                hashes = _row_hashes(raw.frame)
-                state.dropped[i] = {n for n, h in zip(raw.row_numbers, hashes, strict=True) if h in state.seen_rows}
-                state.seen_rows.update(hashes)
-                chunk = _drop_rows(raw, state.dropped[i])
-                for record_id in _record_ids(chunk, self.id_column):
-                    first = state.first_chunk_of.setdefault(record_id, i)
-                    if first != i:
-                        state.conflicted.add(record_id)
-                        state.redo.add(first)
-                results[i] = self._stage(i, chunk, len(raw.frame), state)
-            if state.redo:  # chunks holding an id that a later chunk sent again, with different content
-                for i, raw in enumerate(self._chunks()):
-                    if i in state.redo:
-                        results[i] = self._stage(i, _drop_rows(raw, state.dropped[i]), len(raw.frame), state)
+                results[i] = self._stage(i, _drop_rows(raw, state.dropped[i]), len(raw.frame), state)
             rows_in = sum(r.rows_in for r in results.values())
             quarantined = sum(r.quarantined for r in results.values())
             issues = [r.issues for r in results.values() if len(r.issues)]
