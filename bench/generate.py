@@ -1,8 +1,11 @@
 """Deterministic scale data for the benchmark.
 
-The full feed reuses the demo generator (``psirf.demo_feeds``: realistic free text, planted defects, duplicates) with
-``rows / 5`` incidents for each of the five CSV trusts of ``tests/fixtures/providers_all_csv.toml`` (about 1.5
-safety actions per incident). The nightly delta takes ``delta`` existing incident records, spread over the
+The full feed reuses the demo generators: ``psirf.demo_feeds`` (realistic free text, planted defects, duplicates)
+for the five CSV trusts of ``bench/providers_bench.toml``, 95% of the incidents (about 1.5 safety actions per
+incident), and ``psirf.demo_lfpse`` for GP practices, 5% of the incidents as an LFPSE FHIR NDJSON export (one row
+per patient, planted malformed lines, unsupported taxonomy versions, opt-outs).
+
+The nightly delta takes ``delta`` existing incident records, spread over the
 providers, edits their narrative and moves their "last updated" stamp a day on, and writes them as one new export
 file per provider, so the pipeline sees changed records, not new ones.
 """
@@ -19,25 +22,37 @@ from psirf.demo_feeds import generate_demo_feeds
 from psirf.registry import load_registry
 from transforms.profile import load_profile
 
-REGISTRY = settings.REPO_ROOT / "tests" / "fixtures" / "providers_all_csv.toml"
+REGISTRY = settings.REPO_ROOT / "bench" / "providers_bench.toml"
 SEED = 6  # issue 6
-N_PROVIDERS = 5
+LFPSE_SHARE = 0.05  # GP practices' share of the incidents
 
 
 def providers(home: Path) -> list:
     return load_registry(REGISTRY, home=home)
 
 
+def _trusts(home: Path) -> list:
+    return [p for p in providers(home) if p.source_type == "csv_drop"]
+
+
 def generate_full(home: Path, rows: int) -> dict:
     """Write every provider's full export under ``home/demo_feeds`` (reused if already there); return the manifest."""
+    from psirf.demo_lfpse import DEFAULT_PRACTICES, generate_lfpse_feeds
+
     manifest_path = home / "demo_feeds" / "manifest.json"
-    per_provider = max(1, rows // N_PROVIDERS)
+    trusts = _trusts(home)
+    per_trust = max(1, round(rows * (1 - LFPSE_SHARE)) // len(trusts))
+    # the NDJSON export holds half of the generated events (the rest go to a Bundle file the bench does not load)
+    per_practice = max(1, round(2 * rows * LFPSE_SHARE / len(DEFAULT_PRACTICES)))
+    key = {"bench_incidents_per_provider": per_trust, "bench_lfpse_events_per_practice": per_practice}
     if manifest_path.exists():
         manifest = json.loads(manifest_path.read_text())
-        if manifest.get("bench_incidents_per_provider") == per_provider:
+        if all(manifest.get(k) == v for k, v in key.items()):
             return manifest
-    manifest = generate_demo_feeds(home, providers(home), seed=SEED, incidents_per_provider=per_provider)
-    manifest["bench_incidents_per_provider"] = per_provider
+    manifest = generate_demo_feeds(home, trusts, seed=SEED, incidents_per_provider=per_trust)
+    lfpse = next(p for p in providers(home) if p.source_type == "lfpse_fhir_drop")
+    manifest["lfpse"] = generate_lfpse_feeds(lfpse.feed.path, seed=SEED, events_per_practice=per_practice)
+    manifest.update(key)
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
 
@@ -49,7 +64,7 @@ def _delta_name(glob: str) -> str:
 def generate_delta(home: Path, changed: int) -> dict[str, int]:
     """Write ``changed`` edited incident records as a new export file per provider; returns rows per provider."""
     written: dict[str, int] = {}
-    provs = providers(home)
+    provs = _trusts(home)
     share = changed // len(provs)
     for i, provider in enumerate(provs):
         n = share + (1 if i < changed % len(provs) else 0)
