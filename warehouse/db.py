@@ -49,14 +49,15 @@ def make_engine(url: str | URL | None = None) -> Engine:
 def duckdb_settings() -> dict[str, str]:
     """DuckDB settings for the warehouse file, from the environment.
 
-    * ``PSIRF_DUCKDB_MEMORY_LIMIT`` (default ``1GB``): DuckDB's buffer pool, which otherwise may take 80% of the
-      machine's memory; work beyond it spills to a temporary folder next to the file.
-    * ``PSIRF_DUCKDB_CHECKPOINT_THRESHOLD`` (default ``256MB``): how much write-ahead log builds up before DuckDB
+    * ``PSIRF_DUCKDB_MEMORY_LIMIT`` (default ``1536MB``): DuckDB's buffer pool, which otherwise may take 80% of the
+      machine's memory; joins and sorts beyond it spill to a temporary folder next to the file, but the primary-key
+      indexes must fit (about 70 bytes a key: roughly 600 MB for a five-year, 1M-incident warehouse and its marts).
+    * ``PSIRF_DUCKDB_CHECKPOINT_THRESHOLD`` (default ``128MB``): how much write-ahead log builds up before DuckDB
       folds it into the file. Every commit is durable in the log either way; with DuckDB's default (16 MB) each
       batch of a backfill paid a checkpoint of the tables it touched at commit.
     """
-    return {"memory_limit": os.environ.get("PSIRF_DUCKDB_MEMORY_LIMIT", "1GB"),
-            "checkpoint_threshold": os.environ.get("PSIRF_DUCKDB_CHECKPOINT_THRESHOLD", "256MB")}
+    return {"memory_limit": os.environ.get("PSIRF_DUCKDB_MEMORY_LIMIT", "1536MB"),
+            "checkpoint_threshold": os.environ.get("PSIRF_DUCKDB_CHECKPOINT_THRESHOLD", "128MB")}
 
 
 def is_duckdb(bind: Engine | Connection) -> bool:

@@ -245,16 +245,19 @@ def _as_dates(frame: pd.DataFrame, table: sa.Table) -> pd.DataFrame:
 def _stage_parts(conn: Connection, table: sa.Table, parts: Sequence[Path]) -> str:
     """Bulk-load a batch's parquet parts into ``stg_<table>``, one part in memory at a time at most.
 
-    DuckDB ingests the files natively (``read_parquet``, no pandas) and the checks :func:`_prepare` makes run as
-    SQL over the staged rows; PostgreSQL gets each part checked by :func:`_prepare` and streamed through COPY.
+    DuckDB reads the files natively: the staging relation is a view over ``read_parquet`` with the casts to the
+    warehouse types, so the batch is never copied into memory (a temporary table would hold it all; DuckDB keeps
+    those in memory), and the checks :func:`_prepare` makes run as SQL over it. PostgreSQL gets each part checked by
+    :func:`_prepare` and streamed through COPY into a temporary table.
     """
     columns = _columns(table)
     if is_duckdb(conn):
         staging = f"stg_{table.name}"
         column_list = ", ".join(_q(conn, c) for c in columns)
-        conn.exec_driver_sql(
-            f"CREATE OR REPLACE TEMP TABLE {staging} AS SELECT {column_list} FROM {_q(conn, table.name)} LIMIT 0")
-        if parts:
+        if not parts:
+            conn.exec_driver_sql(f"CREATE OR REPLACE TEMP TABLE {staging} AS SELECT {column_list} "
+                                 f"FROM {_q(conn, table.name)} LIMIT 0")
+        else:
             names = _parquet_columns(parts[0])
             missing = [c for c in columns if c not in names]
             unexpected = [c for c in names if c not in columns]
@@ -262,10 +265,10 @@ def _stage_parts(conn: Connection, table: sa.Table, parts: Sequence[Path]) -> st
                 raise LoadError(f"frame for {table.name} does not match the table: missing {missing}, "
                                 f"unexpected {unexpected}")
             files = ", ".join("'" + str(p).replace("'", "''") + "'" for p in parts)
-            casts = ", ".join(f"CAST({_q(conn, c)} AS {table.c[c].type.compile(dialect=conn.dialect)})"
-                              for c in columns)
             source = f"read_parquet([{files}], union_by_name = true)"
-            conn.exec_driver_sql(f"INSERT INTO {staging} ({column_list}) SELECT {casts} FROM {source}")
+            casts = ", ".join(f"CAST({_q(conn, c)} AS {table.c[c].type.compile(dialect=conn.dialect)}) AS {_q(conn, c)}"
+                              for c in columns)
+            conn.exec_driver_sql(f"CREATE OR REPLACE TEMP VIEW {staging} AS SELECT {casts} FROM {source}")
         _check_staged(conn, table, staging)
         return staging
     staging = ""
@@ -330,10 +333,11 @@ def _read_frames(value: Frames) -> pd.DataFrame:
 
 
 def _drop_staging(conn: Connection, staging: list[str]) -> None:
-    """DuckDB temp tables outlive the transaction (PostgreSQL's are ON COMMIT DROP), so drop them explicitly."""
+    """DuckDB temp tables and views outlive the transaction (PostgreSQL's are ON COMMIT DROP): drop them."""
     if is_duckdb(conn):
+        views = {row[0] for row in conn.exec_driver_sql("SELECT view_name FROM duckdb_views() WHERE temporary")}
         for name in staging:
-            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
+            conn.exec_driver_sql(f"DROP {'VIEW' if name in views else 'TABLE'} IF EXISTS {name}")
 
 
 # --- counting and merging ----------------------------------------------------------------------------------
