@@ -396,7 +396,8 @@ def _prune_patients(conn: Connection, staged: dict[str, str]) -> None:
     conn.exec_driver_sql(
         f"""DELETE FROM incident_patient
             WHERE incident_key IN (SELECT incident_key FROM {incidents})
-              AND incident_patient_key NOT IN (SELECT incident_patient_key FROM {staged["incident_patients"]})"""
+              AND NOT EXISTS (SELECT 1 FROM {staged["incident_patients"]} p
+                              WHERE p.incident_patient_key = incident_patient.incident_patient_key)"""
     )
 
 
