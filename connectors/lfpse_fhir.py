@@ -161,21 +161,38 @@ def read_fhir(path: Path, supported_versions: frozenset[int] = SUPPORTED_TAXONOM
     """
     source = str(path)
     text, encoding = _decode(path.read_bytes(), source)
-    rows: list[dict[str, str]] = []
-    row_numbers: list[int] = []
-    malformed: list[tuple[int, str, str]] = []
+    rows = _Rows(source, encoding, supported_versions)
     for record in _records(text, source):
+        rows.add(record)
+    return rows.batch()
+
+
+class _Rows:
+    """Patient-level rows (and malformed records) collected from records, handed out as a raw batch."""
+
+    def __init__(self, source: str, encoding: str, supported: frozenset[int]) -> None:
+        self.source, self.encoding, self.supported = source, encoding, supported
+        self.rows: list[dict[str, str]] = []
+        self.row_numbers: list[int] = []
+        self.malformed: list[tuple[int, str, str]] = []
+
+    def add(self, record: _Record) -> None:
         try:
-            produced = _rows_for(record, supported_versions)
+            produced = _rows_for(record, self.supported)
         except _Malformed as bad:
-            malformed.append((record.row_number, bad.rule_id, f"{record.where}: {bad.problem}"))
-            continue
-        rows.extend(produced)
-        row_numbers.extend([record.row_number] * len(produced))
-    frame = pd.DataFrame(rows, columns=COLUMNS, dtype="string") if rows else pd.DataFrame(
-        {c: pd.Series(dtype="string") for c in COLUMNS})
-    return RawBatch(source_file=source, encoding=encoding, columns=list(COLUMNS), frame=frame,
-                    row_numbers=row_numbers, malformed=malformed)
+            self.malformed.append((record.row_number, bad.rule_id, f"{record.where}: {bad.problem}"))
+            return
+        self.rows.extend(produced)
+        self.row_numbers.extend([record.row_number] * len(produced))
+
+    def batch(self) -> RawBatch:
+        """The rows so far as a raw batch; the collector starts empty again."""
+        frame = pd.DataFrame(self.rows, columns=COLUMNS, dtype="string") if self.rows else pd.DataFrame(
+            {c: pd.Series(dtype="string") for c in COLUMNS})
+        batch = RawBatch(source_file=self.source, encoding=self.encoding, columns=list(COLUMNS), frame=frame,
+                         row_numbers=self.row_numbers, malformed=self.malformed)
+        self.rows, self.row_numbers, self.malformed = [], [], []
+        return batch
 
 
 def iter_fhir(path: Path, chunk_rows: int | None,
@@ -190,16 +207,7 @@ def iter_fhir(path: Path, chunk_rows: int | None,
         return
     with path.open("rb") as fh:
         encoding = "utf-8-sig" if fh.read(3) == b"\xef\xbb\xbf" else "utf-8"
-    rows: list[dict[str, str]] = []
-    row_numbers: list[int] = []
-    malformed: list[tuple[int, str, str]] = []
-
-    def batch() -> RawBatch:
-        frame = pd.DataFrame(rows, columns=COLUMNS, dtype="string") if rows else pd.DataFrame(
-            {c: pd.Series(dtype="string") for c in COLUMNS})
-        return RawBatch(source_file=source, encoding=encoding, columns=list(COLUMNS), frame=frame,
-                        row_numbers=row_numbers, malformed=malformed)
-
+    rows = _Rows(source, encoding, supported_versions)
     try:
         with path.open("rb") as fh:
             for number, raw in enumerate(fh, start=1):  # binary lines end at a newline only, as _split_lines
@@ -207,21 +215,14 @@ def iter_fhir(path: Path, chunk_rows: int | None,
                 if not line.strip():
                     continue
                 for record in _ndjson_line(number, line):
-                    try:
-                        produced = _rows_for(record, supported_versions)
-                    except _Malformed as bad:
-                        malformed.append((record.row_number, bad.rule_id, f"{record.where}: {bad.problem}"))
-                        continue
-                    rows.extend(produced)
-                    row_numbers.extend([record.row_number] * len(produced))
-                if len(rows) >= chunk_rows:
-                    yield batch()
-                    rows, row_numbers, malformed = [], [], []
+                    rows.add(record)
+                if len(rows.rows) >= chunk_rows:
+                    yield rows.batch()
     except UnicodeDecodeError:
         read_fhir(path, supported_versions)  # raises, naming the byte and its offset
         raise
-    if rows or malformed:
-        yield batch()
+    if rows.rows or rows.malformed:
+        yield rows.batch()
 
 
 def _is_ndjson(path: Path) -> bool:
