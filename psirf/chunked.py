@@ -85,10 +85,11 @@ class StagedBatch:
 
 @dataclass
 class _State:
-    seen_rows: set[int] = field(default_factory=set)
-    first_chunk_of: dict[str, int] = field(default_factory=dict)
+    """What the first pass found: record ids sent twice with different content, and per chunk the row numbers
+    that repeat an earlier row exactly."""
+
     conflicted: set[str] = field(default_factory=set)
-    dropped: dict[int, set[int]] = field(default_factory=dict)  # chunk -> row numbers repeating an earlier row
+    dropped: dict[int, set[int]] = field(default_factory=dict)
 
 
 def _row_hashes(frame: pd.DataFrame) -> list[int]:
@@ -142,14 +143,15 @@ class ChunkedBatch:
         exactly, and which record ids are sent more than once with different content, anywhere in the file."""
         state = _State()
         patient_level = "patient_sequence" in self.profile.entity(self.entity).columns
+        seen_rows: set[int] = set()
+        seen_ids: set[str] = set()
         last_id: str | None = None
         for i, raw in enumerate(self._chunks()):
-            hashes = _row_hashes(raw.frame)
             state.dropped[i] = set()
-            for number, h in zip(raw.row_numbers, hashes, strict=True):
-                if h in state.seen_rows:
+            for number, h in zip(raw.row_numbers, _row_hashes(raw.frame), strict=True):
+                if h in seen_rows:
                     state.dropped[i].add(number)
-                state.seen_rows.add(h)
+                seen_rows.add(h)
             if self.id_column not in raw.frame:
                 continue
             ids = normalise.squeeze(raw.frame[self.id_column]).tolist()
@@ -159,12 +161,10 @@ class ChunkedBatch:
                 # one row per patient: a record's rows are consecutive; the id coming back later is a conflict
                 if patient_level and record_id == last_id:
                     continue
-                if record_id in state.first_chunk_of:
+                if record_id in seen_ids:
                     state.conflicted.add(record_id)
-                state.first_chunk_of[record_id] = i
+                seen_ids.add(record_id)
                 last_id = record_id
-        state.first_chunk_of.clear()
-        state.seen_rows.clear()
         return state
 
     def run(self) -> StagedBatch:
