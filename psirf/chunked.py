@@ -75,7 +75,6 @@ class StagedBatch:
     quarantined: int
     schema_drift: str | None
     encoding: str | None
-    chunks: int
     assessment: Assessment
 
     @property
@@ -194,7 +193,7 @@ class ChunkedBatch:
         assessment = combine(raw, [r.results for r in ordered], [r.row_issues for r in ordered])
         return StagedBatch(rows_in=rows_in, duplicates=sum(r.duplicates for r in ordered), quarantined=quarantined,
                            schema_drift=next((r.schema_drift for r in ordered if r.schema_drift), None),
-                           encoding=encoding, chunks=len(ordered), assessment=assessment)
+                           encoding=encoding, assessment=assessment)
 
     def _stage(self, i: int, raw: RawBatch, rows_read: int, state: _State) -> ChunkResult:
         cross_duplicates = rows_read - len(raw.frame)

@@ -26,7 +26,7 @@ from expectations.dq_checks import stage as stage_quality
 from expectations.dq_checks import staged as staged_quality
 from expectations.validate import ValidatedBatch, validate
 from psirf import settings
-from psirf.chunked import part_files, staged_tables
+from psirf.chunked import ChunkedBatch, part_files, staged_tables
 from psirf.errors import BatchRejected, PsirfError
 from psirf.registry import Provider, get_provider, load_registry
 from psirf.secrets import pseudonymisation_key
@@ -177,7 +177,6 @@ def _assess(ref: BatchRef, validated: ValidatedBatch | None, rejection: BatchRej
 def process_batch(ref_dict: dict[str, Any], *, key: bytes | None = None) -> dict[str, Any]:
     """Transform and validate one batch, chunk by chunk (:mod:`psirf.chunked`), staging the results and their
     data-quality results under the batch's work folder for :func:`load_processed`."""
-    from psirf.chunked import ChunkedBatch
     from psirf.sources import iter_batch
 
     ref = BatchRef(**ref_dict)

@@ -271,18 +271,10 @@ def _stage_parts(conn: Connection, table: sa.Table, parts: Sequence[Path]) -> st
             conn.exec_driver_sql(f"CREATE OR REPLACE TEMP VIEW {staging} AS SELECT {casts} FROM {source}")
         _check_staged(conn, table, staging)
         return staging
-    staging = ""
-    for part in parts or []:
-        frame = _prepare(_as_dates(pd.read_parquet(part), table), table)
-        staging = _stage(conn, table, frame) if not staging else _append(conn, staging, frame)
-    if not staging:
-        staging = _stage(conn, table, pd.DataFrame({c: pd.Series(dtype="string") for c in columns}))
+    staging = _stage(conn, table, pd.DataFrame({c: pd.Series(dtype="string") for c in columns}))
+    for part in parts:
+        _copy(conn, staging, _prepare(_as_dates(pd.read_parquet(part), table), table))
     _check_staged(conn, table, staging, keys_only=True)
-    return staging
-
-
-def _append(conn: Connection, staging: str, frame: pd.DataFrame) -> str:
-    _copy(conn, staging, frame)
     return staging
 
 
