@@ -12,11 +12,11 @@ export AIRFLOW_HOME ?= $(PSIRF_HOME)/airflow
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock requirements-overrides.txt pyproject.toml
 	@command -v $(PY) >/dev/null || { echo "Python 3.11 is required ($(PY) not found)"; exit 1; }
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock --override requirements-overrides.txt
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 
@@ -44,7 +44,7 @@ bench: $(STAMP) ## Benchmark the pipeline stage by stage on DuckDB and PostgreSQ
 	$(BIN)/python -m bench.run --rows $(BENCH_ROWS)
 
 lock: ## Re-resolve requirements.lock from the direct pins in pyproject.toml
-	$(BIN)/uv pip compile --python-version 3.11 pyproject.toml -o requirements.lock --no-header
+	$(BIN)/uv pip compile --python-version 3.11 pyproject.toml --override requirements-overrides.txt -o requirements.lock --no-header
 
 clean: ## Remove generated data (var/) — the warehouse included
 	rm -rf var
