@@ -94,6 +94,8 @@ def incident_expectations(extracted_at: dt.datetime, patient_level: bool = False
         *_date_window("occurred_date", "occurred_date", extracted_at),
         *_date_window("reported_date", "reported_date", extracted_at),
         _order("reported_date", "occurred_date", "reported_date"),
+        *_date_window("duty_of_candour_notified_date", "duty_of_candour_notified_date", extracted_at),
+        _order("duty_of_candour_notified_date", "occurred_date", "duty_of_candour_notified_date"),
         _unique_ids(),
         _in_set("physical_harm_code", lfpse_codes("level-of-physical-harm-5"), "physical_harm"),
         _in_set("psychological_harm_code", lfpse_codes("level-of-psychological-harm-5"), "psychological_harm"),

@@ -32,6 +32,7 @@ ROW_ISSUE_COLUMNS = ["source_row_number", "source_record_id", "rule_id", "severi
 SCORE_COLUMNS = ["dimension", "checks_evaluated", "checks_failed", "score"]
 ENTITY_TABLES = {"incidents": ("incidents", "incident_patients"), "safety_actions": ("safety_actions",)}
 MODERATE_OR_WORSE = ("3", "2", "1")  # LFPSE physical harm runs backwards: 3 moderate, 2 severe, 1 fatal
+PSYCHOLOGICAL_MODERATE_OR_WORSE = ("2", "1")  # psychological: 2 moderate, 1 severe
 ODS_FORMAT = re.compile(r"^(R[A-Z0-9]{2}|[A-Z]\d{5}|Q[A-Z0-9]{2}|[A-Z0-9]{3}\d{2})$")
 
 # Optional fields that reporting and learning rely on: canonical input field -> column in the canonical table.
@@ -235,7 +236,10 @@ def _incident_warnings(out: _Findings, inc: pd.DataFrame, columns: dict[str, str
         limit = reporting_days()
         out.add("timeliness.reported_late", columns["reported_date"], days.notna(), days > limit, rows, ids,
                 days.astype("Int64").astype("string") + " days after it occurred", f"within {limit} days")
-    harmful = inc["physical_harm_code"].isin(MODERATE_OR_WORSE)
+    # The same test as the warehouse's Duty of Candour status (int_incident_duty_of_candour): moderate or worse
+    # physical or psychological harm, and the duty not recorded as applying.
+    harmful = inc["physical_harm_code"].isin(MODERATE_OR_WORSE) | inc["psychological_harm_code"].isin(
+        PSYCHOLOGICAL_MODERATE_OR_WORSE)
     candour = inc["duty_of_candour"].astype("boolean")
     recorded = inc["duty_of_candour_source"].astype("string").fillna("(empty)")
     out.add("candour.not_recorded", columns.get("duty_of_candour", "duty_of_candour"), harmful,

@@ -479,6 +479,11 @@ def _incident_row(rng: random.Random, ctx: _Context, occurred: dt.date) -> _Row:
     v["result"] = ctx.vocab.pick(rng, "results_no_harm" if harm_code == "5" else "results_harm")
     if harm_code in MODERATE_OR_WORSE:
         v["duty_of_candour"] = ctx.true_word if rng.random() < 0.85 else ctx.false_word
+        if v["duty_of_candour"] == ctx.true_word and rng.random() < 0.8:  # notified within three weeks, mostly
+            v["duty_of_candour_notified_date"] = ctx.date(min(occurred + dt.timedelta(days=rng.randint(1, 20)),
+                                                              ANCHOR_DATE))
+    # Never Events are rare: about one in a hundred harmful incidents; every other record says No.
+    v["never_event"] = ctx.true_word if harm_code in MODERATE_OR_WORSE and rng.random() < 0.08 else ctx.false_word
     v["division"] = ctx.vocab.pick(rng, "division")
     v["specialty"] = ctx.vocab.pick(rng, "specialty")
     location_type = LOCATION_TYPES.draw(rng)

@@ -50,6 +50,7 @@ INCIDENT_FIELDS: dict[str, FieldSpec] = {
     "action_taken": FieldSpec(FieldKind.FREE_TEXT),
     "lessons_learned": FieldSpec(FieldKind.FREE_TEXT),
     "duty_of_candour": FieldSpec(FieldKind.BOOL),
+    "duty_of_candour_notified_date": FieldSpec(FieldKind.DATE, description="When the patient or family was notified"),
     "never_event": FieldSpec(FieldKind.BOOL),
     "approval_status": FieldSpec(FieldKind.TEXT),
     "source_updated_at": FieldSpec(FieldKind.DATETIME),

@@ -104,6 +104,7 @@ def incident_tables(fields: pd.DataFrame, sources: Sources, profile: MappingProf
         "lessons_learned": _col(inc, "lessons_learned"),
         "duty_of_candour": _col(inc, "duty_of_candour", "boolean"),
         "duty_of_candour_source": _source(sources, "duty_of_candour", inc.index),
+        "duty_of_candour_notified_date": _date(inc, "duty_of_candour_notified_date"),
         "never_event": _col(inc, "never_event", "boolean"),
         "never_event_type_code": _col(inc, "never_event_type"),
         "serious_incident": _col(inc, "serious_incident", "boolean"),

@@ -111,6 +111,9 @@ class Incident(Provenance, Base):
     lessons_learned: Mapped[str | None] = mapped_column(Text, comment="Lessons learned (free text, redacted)")
     duty_of_candour: Mapped[bool | None] = mapped_column(Boolean, comment="Duty of Candour applies")
     duty_of_candour_source: Mapped[str | None] = mapped_column(String(100))
+    duty_of_candour_notified_date: Mapped[dt.date | None] = mapped_column(
+        Date, comment="When the patient or family was notified under the Duty of Candour (Regulation 20)"
+    )
     never_event: Mapped[bool | None] = mapped_column(Boolean)
     never_event_type_code: Mapped[str | None] = mapped_column(String(4), comment="LFPSE never-event-type code")
     serious_incident: Mapped[bool | None] = mapped_column(Boolean, comment="Legacy Serious Incident flag")
@@ -310,5 +313,6 @@ CANONICAL_TABLES = {
 }
 
 
-# Further tables live in their own modules but share this metadata (one schema, one migration history).
-from warehouse import dq_models, mart_models  # noqa: E402, F401
+# Further tables live in their own modules but share this metadata (one schema, one migration history). The
+# analysts' marts are not here: the dbt project in warehouse/dbt builds them from these tables.
+from warehouse import dq_models  # noqa: E402, F401

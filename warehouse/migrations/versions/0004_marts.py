@@ -4,8 +4,9 @@ Revision ID: 0004_marts
 Revises: 0003_data_quality
 
 Tables are written out by hand to match ``warehouse/mart_models.py`` (checked by ``tests/test_migrations.py``),
-with explicit constraint and index names. The views come from ``warehouse.views`` (their one definition);
-a later migration that changes a view calls ``create_views`` again. PostgreSQL roles and row-level security
+with explicit constraint and index names. This revision also created the oversight views; their definitions now
+live in the dbt project (``warehouse/dbt``) and ``0005_dbt_warehouse`` drops any left from this revision, so they
+are no longer created here. PostgreSQL roles and row-level security
 are not created here: they depend on the provider registry and a role prefix, so ``psirf access`` applies them
 (``warehouse.access``), and can be rerun after every migration.
 """
@@ -16,8 +17,6 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-
-from warehouse.views import create_views, drop_views
 
 revision: str = "0004_marts"
 down_revision: str | Sequence[str] | None = "0003_data_quality"
@@ -457,10 +456,17 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("source_table", name=op.f("pk_mart_refresh_state")),
     )
 
-    create_views(op.get_bind())
+
+OLD_VIEWS = (
+    "vw_incidents_by_provider_month_harm", "vw_moderate_harm_duty_of_candour", "vw_never_events",
+    "vw_learning_responses", "vw_learning_response_summary", "vw_safety_actions_by_provider",
+    "vw_system_wide_actions", "vw_harm_inequalities", "vw_reporting_timeliness",
+)
+"""The views this revision used to create (dropped if a warehouse still has them)."""
 
 
 def downgrade() -> None:
-    drop_views(op.get_bind())
+    for view in OLD_VIEWS:
+        op.execute(f"DROP VIEW IF EXISTS {view}")
     for table in reversed(TABLES):
         op.drop_table(table)

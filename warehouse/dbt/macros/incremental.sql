@@ -1,0 +1,37 @@
+{#- Incremental facts read only what changed in the canonical tables since their own watermark.
+
+    The watermark is the newest canonical `updated_at` a fact holds (`canonical_updated_at`), less a short look-back
+    (var lookback_seconds) for clocks that differ between the workers that stamp it; re-reading is harmless because
+    every changed parent is replaced whole. -#}
+{% macro changed_since_watermark(column) -%}
+    {{ column }} > (select coalesce(max(canonical_updated_at), cast('1900-01-01' as timestamp))
+                           - interval '{{ var("lookback_seconds") }} seconds' from {{ this }})
+{%- endmacro %}
+
+{#- On incremental runs a model also returns tombstones (is_removed = true) for what must leave it; the column
+    exists only in the batch of changes, never in the fact. -#}
+{% macro removed_flag(expr) -%}
+    {%- if is_incremental() %}, {{ expr }} as is_removed{% endif -%}
+{%- endmacro %}
+
+{#- Strategy "replace_changed": everything belonging to a changed parent is replaced.
+
+    The model returns, for every parent that changed (an incident, a learning response …), all of its current rows
+    plus a tombstone row (is_removed = true) that carries the parent's key. The strategy deletes every row of the
+    fact whose `replace_by` column (one or several; default: the unique key) matches a key in the batch, then
+    inserts the batch's live rows. So a deleted incident leaves the fact, a patient pruned from an updated
+    incident leaves with it, and a bridge pair follows both its response and its incident. Set-based: one DELETE
+    and one INSERT per fact, in the model's transaction. -#}
+{% macro get_incremental_replace_changed_sql(arg_dict) -%}
+    {%- set target = arg_dict["target_relation"] -%}
+    {%- set batch = arg_dict["temp_relation"] -%}
+    {%- set replace_by = config.get("replace_by") or arg_dict["unique_key"] -%}
+    {%- if replace_by is string -%}{%- set replace_by = [replace_by] -%}{%- endif -%}
+    {%- set columns = arg_dict["dest_columns"] | map(attribute="quoted") | join(", ") -%}
+    delete from {{ target }} where
+    {%- for key in replace_by %}
+        {% if not loop.first %}or {% endif %}{{ key }} in (select {{ key }} from {{ batch }} where {{ key }} is not null)
+    {%- endfor %};
+    insert into {{ target }} ({{ columns }})
+    select {{ columns }} from {{ batch }} where not is_removed
+{%- endmacro %}

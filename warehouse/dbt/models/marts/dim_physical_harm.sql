@@ -1,0 +1,10 @@
+select
+    {{ natural_key(["'physical_harm'", 'code']) }} as physical_harm_key,
+    code,
+    display as label,
+    {{ physical_harm_rank('code') }} as severity_rank,
+    {{ physical_harm_rank('code') }} >= 2 as is_moderate_or_worse
+from {{ ref('lfpse_v5_code_systems') }}
+where code_system_id = 'level-of-physical-harm-5'
+union all
+select {{ unknown_key() }}, 'unknown', 'Unknown / not recorded', null, false

@@ -1,0 +1,56 @@
+{{ config(materialized='incremental', unique_key='incident_patient_key', incremental_strategy='replace_changed',
+          replace_by='incident_key', pre_hook="{{ psirf_hold_load_lock() }}") }}
+-- depends_on: {{ ref('stg_canonical__incident_patients') }}
+{# Grain: one row per patient of a live incident (incident, patient sequence): harm and demographics for
+    inequality analysis. No patient identifier, not even the pseudonym. Deprivation (IMD decile) is not supplied
+    by any feed yet: the columns stay NULL until the canonical model carries an LSOA-derived IMD (never a postcode).
+
+    Incremental by incident: every patient of a changed incident is replaced, so a patient pruned from an updated
+    incident leaves with it; a tombstone per changed incident clears incidents left with no patient. -#}
+with changed_incidents as (
+    select i.*
+    from {{ ref('stg_canonical__incidents') }} i
+    {% if is_incremental() %}
+    where {{ changed_since_watermark('i.updated_at') }}
+       or i.incident_key in (select p.incident_key from {{ ref('stg_canonical__incident_patients') }} p
+                             where {{ changed_since_watermark('p.updated_at') }})
+    {% else %}
+    where not i.is_deleted and i.event_type_code = 'incident'
+    {% endif %}
+),
+
+patients as (
+    select
+        p.incident_patient_key,
+        p.incident_key,
+        p.provider_ods,
+        {{ coded_key('organisation', 'o', 'p.provider_ods') }} as organisation_key,
+        {{ date_key('i.occurred_date') }} as occurred_date_key,
+        {{ coded_key('physical_harm', 'ph', 'p.physical_harm_code') }} as physical_harm_key,
+        {{ coded_key('psychological_harm', 'ps', 'p.psychological_harm_code') }} as psychological_harm_key,
+        {{ coded_key('ethnicity', 'e', 'p.ethnicity_code') }} as ethnicity_key,
+        {{ coded_key('gender', 'g', 'p.gender_code') }} as gender_key,
+        {{ coded_key('age_bracket', 'a', 'p.age_bracket_code') }} as age_bracket_key,
+        p.age_at_incident_years,
+        cast(null as integer) as imd_decile,
+        cast(null as varchar) as imd_version,
+        greatest(p.updated_at, i.updated_at) as canonical_updated_at,
+        {{ run_stamp() }} as refreshed_at
+        {{ removed_flag('false') }}
+    from {{ ref('stg_canonical__incident_patients') }} p
+    join changed_incidents i on i.incident_key = p.incident_key
+    {{ join_organisation_version('o', 'p.provider_ods', 'i.occurred_date') }}
+    left join {{ ref('dim_physical_harm') }} ph on ph.code = p.physical_harm_code
+    left join {{ ref('dim_psychological_harm') }} ps on ps.code = p.psychological_harm_code
+    left join {{ ref('dim_ethnicity') }} e on e.code = p.ethnicity_code
+    left join {{ ref('dim_gender') }} g on g.code = p.gender_code
+    left join {{ ref('dim_age_bracket') }} a on a.code = p.age_bracket_code
+    where not i.is_deleted and i.event_type_code = 'incident'
+)
+
+select * from patients
+{% if is_incremental() %}
+union all
+select null, incident_key, provider_ods, null, null, null, null, null, null, null, null, null, null, null, null, true
+from changed_incidents
+{% endif %}

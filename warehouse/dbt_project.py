@@ -1,0 +1,192 @@
+"""The analysts' warehouse is a dbt project (``warehouse/dbt``): how dbt reaches the warehouse and how it runs.
+
+One setting, ``PSIRF_WAREHOUSE_URL``, serves the loader and dbt alike: :func:`target_for` turns it into the dbt
+target (dbt-duckdb for a DuckDB file, dbt-postgres for PostgreSQL), with the password handed over in an
+environment variable that dbt scrubs from its logs, never written to the profile on disk. The CLI
+(:func:`build`), the bench and Airflow (astronomer-cosmos, :mod:`psirf.dbt_cosmos`) run the same project with
+the same target; dbt's own files (manifest, run results, logs, docs) go to ``$PSIRF_HOME/dbt/``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy.engine import make_url
+
+from psirf import settings
+from psirf.errors import PsirfError
+
+__all__ = ["PROFILE_NAME", "PROJECT_DIR", "TARGET_NAME", "BuildResult", "DbtTarget", "build", "dbt_home",
+           "invoke", "manifest_path", "target_for"]
+
+PROJECT_DIR = Path(__file__).resolve().parent / "dbt"
+PROFILE_NAME = "psirf"
+TARGET_NAME = "warehouse"
+PASSWORD_ENV = "DBT_ENV_SECRET_PSIRF_WAREHOUSE_PASSWORD"
+"""dbt never prints the value of a variable whose name starts with DBT_ENV_SECRET_."""
+
+
+class DbtError(PsirfError):
+    """dbt could not run, or the build failed (a model or a test): the message names what failed."""
+
+
+@dataclass(frozen=True)
+class DbtTarget:
+    """A dbt target for the warehouse: the ``outputs`` entry of profiles.yml, and the environment it reads."""
+
+    output: dict[str, Any]
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def type(self) -> str:
+        return str(self.output["type"])
+
+    def profiles_yml(self) -> str:
+        return yaml.safe_dump({PROFILE_NAME: {"target": TARGET_NAME, "outputs": {TARGET_NAME: self.output}}},
+                              sort_keys=False)
+
+
+def target_for(url: str | None = None, threads: int = 4) -> DbtTarget:
+    """The dbt target for a SQLAlchemy warehouse URL (default :func:`psirf.settings.warehouse_url`)."""
+    from warehouse.db import duckdb_settings
+
+    sa_url = make_url(url or settings.warehouse_url())
+    backend = sa_url.get_backend_name()
+    if backend == "duckdb":
+        database = sa_url.database or ""
+        if not database or database == ":memory:":
+            raise DbtError("the dbt project needs a DuckDB file, not an in-memory database")
+        return DbtTarget({"type": "duckdb", "path": str(Path(database).expanduser().resolve()), "schema": "main",
+                          "threads": threads, "settings": duckdb_settings()})
+    if backend == "postgresql":
+        query = dict(sa_url.query)
+        output: dict[str, Any] = {
+            "type": "postgres", "host": sa_url.host or "localhost", "port": sa_url.port or 5432,
+            "user": sa_url.username or os.environ.get("PGUSER", "postgres"),
+            "password": "{{ env_var('" + PASSWORD_ENV + "', '') }}", "dbname": sa_url.database or "postgres",
+            "schema": "public", "threads": threads, "connect_timeout": 10,
+        }
+        if "sslmode" in query:
+            output["sslmode"] = str(query["sslmode"])
+        return DbtTarget(output, {PASSWORD_ENV: sa_url.password or os.environ.get("PGPASSWORD", "")})
+    raise DbtError(f"the warehouse URL names {backend!r}: the dbt project runs on DuckDB or PostgreSQL")
+
+
+def dbt_home() -> Path:
+    """Where dbt writes its manifest, run results, logs and docs: ``$PSIRF_HOME/dbt``."""
+    return settings.psirf_home() / "dbt"
+
+
+def manifest_path() -> Path:
+    """The manifest Airflow's DAG reads to lay out the dbt tasks (written by every invocation, and `psirf init`)."""
+    return dbt_home() / "target" / "manifest.json"
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@dataclass
+class BuildResult:
+    """What a dbt invocation did: one entry per node (model, seed, snapshot, test) with its status."""
+
+    command: str
+    success: bool
+    nodes: list[dict[str, Any]]
+    elapsed: float
+
+    @property
+    def failures(self) -> list[dict[str, Any]]:
+        return [n for n in self.nodes if n["status"] in ("error", "fail", "runtime error")]
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for node in self.nodes:
+            out[node["status"]] = out.get(node["status"], 0) + 1
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"command": self.command, "success": self.success, "elapsed_s": round(self.elapsed, 2),
+                "counts": self.counts(), "failures": [{k: f[k] for k in ("name", "status", "message")}
+                                                      for f in self.failures]}
+
+
+def invoke(args: list[str], url: str | None = None, *, quiet: bool = True,
+           on_node: Callable[[dict[str, Any]], None] | None = None) -> BuildResult:
+    """Run one dbt command (``["build"]``, ``["docs", "generate"]`` …) in-process on the warehouse's target."""
+    import time
+
+    from dbt.cli.main import dbtRunner
+
+    target = target_for(url)
+    home = dbt_home()
+    profiles_dir = home / "profiles"
+    profiles_dir.mkdir(parents=True, exist_ok=True)
+    (profiles_dir / "profiles.yml").write_text(target.profiles_yml(), encoding="utf-8")
+    cli_args = [*args, "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(profiles_dir),
+                "--target-path", str(home / "target"), "--log-path", str(home / "logs")]
+    if quiet:
+        cli_args.insert(0, "--quiet")
+    nodes: list[dict[str, Any]] = []
+
+    def collect(event: Any) -> None:
+        if event.info.name != "NodeFinished":
+            return
+        result = event.data.run_result
+        node = {"name": event.data.node_info.node_name, "unique_id": event.data.node_info.unique_id,
+                "resource_type": event.data.node_info.resource_type, "status": str(result.status),
+                "message": result.message or "", "failures": int(result.num_failures or 0),
+                "seconds": float(result.execution_time or 0.0)}
+        nodes.append(node)
+        if on_node is not None:
+            on_node(node)
+
+    started = time.monotonic()
+    with _environment({**target.env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "False", "DO_NOT_TRACK": "1"}):
+        result = dbtRunner(callbacks=[collect]).invoke(cli_args)
+    if target.type == "duckdb":
+        _release_duckdb()
+    if result.exception is not None:
+        raise DbtError(f"dbt {' '.join(args)} could not run: {result.exception}") from None
+    return BuildResult(" ".join(args), bool(result.success), nodes, time.monotonic() - started)
+
+
+def _release_duckdb() -> None:
+    """Close the DuckDB database dbt-duckdb keeps open for the life of the process.
+
+    DuckDB refuses a second connection to a file from the same process with other settings, and admits no other
+    process while one holds it: the loader, the publisher and later invocations must find the file free.
+    """
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    environment = DuckDBConnectionManager._ENV
+    DuckDBConnectionManager.close_all_connections()
+    if environment is not None:
+        environment.close()
+
+
+def build(url: str | None = None, *, full_refresh: bool = False, select: str | None = None,
+          on_node: Callable[[dict[str, Any]], None] | None = None) -> BuildResult:
+    """``dbt build``: seeds, the organisation snapshot, every model (facts incrementally) and every test."""
+    args = ["build"]
+    if full_refresh:
+        args.append("--full-refresh")
+    if select:
+        args += ["--select", select]
+    return invoke(args, url, on_node=on_node)
