@@ -4,11 +4,11 @@
     learned from but never counted as incidents (fct_incident holds only incidents). -#}
 with changed as (
     select i.*
-    from {{ ref('stg_canonical__incidents') }} i
+    from {{ ref('int_incident_measures') }} i
     {% if is_incremental() %}
     where {{ changed_since_watermark('i.updated_at') }}
     {% else %}
-    where not i.is_deleted and i.event_type_code <> 'incident'
+    where not i.is_deleted and not i.is_incident
     {% endif %}
 )
 
@@ -23,14 +23,13 @@ select
     i.occurred_date,
     i.reported_date,
     {{ coded_key('category', 'c', 'i.category_code') }} as category_key,
-    {{ coded_key('physical_harm', 'ph', 'h.worst_physical_harm_code') }} as physical_harm_key,
+    {{ coded_key('physical_harm', 'ph', 'i.worst_physical_harm_code') }} as physical_harm_key,
     i.data_sharing_opt_out,
     i.updated_at as canonical_updated_at,
     {{ run_stamp() }} as refreshed_at
-    {{ removed_flag("i.is_deleted or i.event_type_code = 'incident'") }}
+    {{ removed_flag("i.is_deleted or i.is_incident") }}
 from changed i
-left join {{ ref('int_incident_harm') }} h on h.incident_key = i.incident_key
 {{ join_organisation_version('o', 'i.provider_ods', 'i.occurred_date') }}
 left join {{ ref('dim_event_type') }} et on et.code = i.event_type_code
 left join {{ ref('dim_incident_category') }} c on c.code = i.category_code
-left join {{ ref('dim_physical_harm') }} ph on ph.code = h.worst_physical_harm_code
+left join {{ ref('dim_physical_harm') }} ph on ph.code = i.worst_physical_harm_code

@@ -123,7 +123,7 @@ select
     t.candour_not_recorded,
     {{ share('t.candour_notified + t.candour_not_yet_notified', 't.moderate_or_worse') }} as share_candour_recorded,
     t.with_reported_date,
-    cast(md.median_days_to_report as numeric) as median_days_to_report,
+    cast(md.median_days_to_report as numeric(10, 1)) as median_days_to_report,
     {%- for n in var('timeliness_days') %}
     t.within_{{ n }}_days,
     {{ share('t.within_' ~ n ~ '_days', 't.with_reported_date') }} as share_within_{{ n }}_days,

@@ -1,5 +1,5 @@
 {#- One row per live safety action, as at today: the per-action overdue list. "Overdue" is the one definition
-    in int_safety_action_overdue, read at current_date. -#}
+    in int_safety_action_status, read at current_date. -#}
 select
     f.safety_action_key,
     f.provider_ods,

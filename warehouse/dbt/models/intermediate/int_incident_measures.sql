@@ -1,0 +1,93 @@
+{#- Grain: one row per canonical incident record, any event type, deleted ones included (the facts see deletions).
+
+    The per-incident measures, each defined once, here:
+    - worst harm: the worst physical and psychological harm across the incident's patients (LFPSE records harm per
+      patient), or what the record itself carries when it has no patient rows;
+    - Duty of Candour status (Regulation 20): notifiable when harm is moderate or worse (physical moderate, severe
+      or fatal; psychological moderate or severe), so on such an incident a blank or a "No" is a compliance finding
+      (not_recorded), never "not applicable"; below moderate, or harm not graded: not_applicable. With the duty
+      recorded as applying: notified when a notification date is recorded, else not_yet_notified;
+    - Never Event: the flag as the source sent it; a source that does not send it gives not_supplied, never
+      "not a Never Event";
+    - reporting timeliness: whole days from occurring to being reported.
+    Only incidents (event type incident) carry a Duty of Candour and a Never Event status.
+
+    The patients' worst harm is read per incident (a lateral join on the indexed incident_key), so an incremental
+    fact that asks for a few changed incidents costs a few index probes, not an aggregate over every patient. -#}
+with patients_worst as (
+    select
+        i.*,
+        {{ physical_harm_rank('i.physical_harm_code') }} as own_physical_rank,
+        {{ psychological_harm_rank('i.psychological_harm_code') }} as own_psychological_rank,
+        w.patients_physical_rank,
+        w.patients_psychological_rank
+    from {{ ref('stg_canonical__incidents') }} i
+    left join lateral (
+        select
+            max({{ physical_harm_rank('p.physical_harm_code') }}) as patients_physical_rank,
+            max({{ psychological_harm_rank('p.psychological_harm_code') }}) as patients_psychological_rank
+        from {{ ref('stg_canonical__incident_patients') }} p
+        where p.incident_key = i.incident_key
+    ) w on true
+),
+
+worst_harm as (
+    select
+        *,
+        nullif(greatest(coalesce(own_physical_rank, -1), coalesce(patients_physical_rank, -1)), -1)
+            as physical_severity_rank,
+        nullif(greatest(coalesce(own_psychological_rank, -1), coalesce(patients_psychological_rank, -1)), -1)
+            as psychological_severity_rank
+    from patients_worst
+),
+
+measured as (
+    select
+        *,
+        coalesce(physical_severity_rank >= 2, false) or coalesce(psychological_severity_rank >= 2, false)
+            as is_moderate_or_worse
+    from worst_harm
+)
+
+select
+    incident_key,
+    provider_ods,
+    source_record_id,
+    event_type_code,
+    event_type_code = 'incident' as is_incident,
+    occurred_date,
+    reported_date,
+    {{ days_between('occurred_date', 'reported_date') }} as days_to_report,
+    category_code,
+    division,
+    specialty,
+    location_type,
+    cast(5 - physical_severity_rank as varchar) as worst_physical_harm_code,
+    cast(4 - psychological_severity_rank as varchar) as worst_psychological_harm_code,
+    physical_severity_rank,
+    psychological_severity_rank,
+    is_moderate_or_worse,
+    case
+        when event_type_code <> 'incident' then null
+        when not is_moderate_or_worse then 'not_applicable'
+        when duty_of_candour and duty_of_candour_notified_date is not null then 'notified'
+        when duty_of_candour then 'not_yet_notified'
+        else 'not_recorded'
+    end as duty_of_candour_status,
+    case when event_type_code = 'incident' then duty_of_candour end as duty_of_candour_recorded,
+    case when event_type_code = 'incident' and is_moderate_or_worse and duty_of_candour
+         then duty_of_candour_notified_date end as duty_of_candour_notified_date,
+    case when event_type_code = 'incident' and is_moderate_or_worse and duty_of_candour
+         then {{ days_between('occurred_date', 'duty_of_candour_notified_date') }} end as days_to_notification,
+    case when event_type_code <> 'incident' then null
+         when never_event then 'never_event'
+         when not never_event then 'not_never_event'
+         else 'not_supplied' end as never_event_status,
+    case when event_type_code = 'incident' then never_event end as never_event,
+    case when event_type_code = 'incident' and never_event then never_event_type_code end as never_event_type_code,
+    data_sharing_opt_out,
+    harm_mapping_basis,
+    taxonomy_version,
+    is_deleted,
+    updated_at
+from measured
