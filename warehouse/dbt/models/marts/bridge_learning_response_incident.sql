@@ -1,9 +1,12 @@
 {{ config(materialized='incremental', unique_key=['learning_response_key', 'incident_key'],
-          incremental_strategy='replace_changed', replace_by=['learning_response_key', 'incident_key'],
+          incremental_strategy='replace_changed', replace_by='learning_response_key',
           pre_hook="{{ psirf_hold_load_lock() }}") }}
 {#- Grain: one row per (learning response, incident) pair where both are live: the incidents a response covers
-    (many-to-many). Incremental by both parents: the pairs of every changed response and of every changed incident
-    are replaced, so a pair leaves when its response or its incident does. -#}
+    (many-to-many). Incremental by response: a response is affected when it changed or when one of the incidents
+    it links to changed; every pair of an affected response is replaced (all its live pairs plus a tombstone), so
+    a pair leaves when its response or its incident does, and the response's other pairs stay.
+    (Replacing by both keys instead would delete every pair of a response, or of an incident, that merely appears
+    next to a changed one in the batch, without re-inserting the pairs of that response that did not change.) -#}
 with responses as (
     select learning_response_key, is_deleted, updated_at from {{ ref('stg_canonical__learning_responses') }}
 ),
@@ -11,6 +14,22 @@ with responses as (
 incidents as (
     select incident_key, is_deleted, event_type_code, updated_at from {{ ref('stg_canonical__incidents') }}
 ),
+
+links as (
+    select learning_response_key, incident_key, provider_ods
+    from {{ ref('stg_canonical__learning_response_incidents') }}
+),
+
+{% if is_incremental() %}
+affected as (
+    select learning_response_key from responses
+    where {{ changed_since_watermark('updated_at') }}
+    union
+    select l.learning_response_key from links l
+    join incidents i on i.incident_key = l.incident_key
+    where {{ changed_since_watermark('i.updated_at') }}
+),
+{% endif %}
 
 pairs as (
     select
@@ -20,20 +39,16 @@ pairs as (
         greatest(r.updated_at, i.updated_at) as canonical_updated_at,
         {{ run_stamp() }} as refreshed_at
         {{ removed_flag('false') }}
-    from {{ ref('stg_canonical__learning_response_incidents') }} l
+    from links l
     join responses r on r.learning_response_key = l.learning_response_key and not r.is_deleted
     join incidents i on i.incident_key = l.incident_key and not i.is_deleted and i.event_type_code = 'incident'
     {% if is_incremental() %}
-    where {{ changed_since_watermark('r.updated_at') }} or {{ changed_since_watermark('i.updated_at') }}
+    where l.learning_response_key in (select learning_response_key from affected)
     {% endif %}
 )
 
 select * from pairs
 {% if is_incremental() %}
 union all
-select learning_response_key, null, null, null, null, true from responses
-where {{ changed_since_watermark('updated_at') }}
-union all
-select null, incident_key, null, null, null, true from incidents
-where {{ changed_since_watermark('updated_at') }}
+select learning_response_key, null, null, null, null, true from affected
 {% endif %}
