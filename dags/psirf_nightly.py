@@ -3,16 +3,19 @@
 
 For each enabled provider in `config/providers.toml` (dynamic task mapping, one mapped task group per
 provider): **extract** lists the provider's new export files, **transform_validate** maps them to the canonical
-model, pseudonymises and validates them, **load** merges each batch into the warehouse in one transaction
-and writes the batch ledger, and **feedback** sends the provider its data-quality report (also after a failed
-load). One provider failing does not stop the others. **refresh_marts** then brings the analysts' star schema
-up to date, and **summary** fails the run if any provider failed, naming them: a report or refresh that
-succeeded never hides a failed load.
+model, pseudonymises and validates them, and **load** merges each batch into the warehouse in one transaction
+and writes the batch ledger. One provider failing does not stop the others. Once every provider's load has
+finished, the **marts** task group builds the analysts' warehouse: the dbt project in `warehouse/dbt`, one task
+per model, seed and snapshot (each runs the node and its tests), facts incrementally. **publish_marts** then
+re-applies access control (PostgreSQL) or writes the read-only copy for BI tools (DuckDB) and emits the marts
+asset that starts `psirf_system_report`. **feedback** sends each provider its data-quality report, which reads its
+measures from the marts (also after a failed load), and **summary** fails the run if any provider failed, naming
+them: a report or build that succeeded never hides a failed load.
 
 A rejected batch (empty, undecodable, required column missing, too many invalid rows) fails its provider at
 once, without retries: rerunning cannot fix the data. Transient errors retry with exponential backoff.
 
-Every task that opens the warehouse (extract, load, feedback, refresh_marts) runs in the Airflow
+Every task that opens the warehouse (extract, load, the dbt tasks, publish_marts, feedback) runs in the Airflow
 pool `psirf_warehouse`. Its slot count is a deployment setting: 1 on DuckDB, which admits one process at a time to
 its file (so tasks on several workers queue instead of failing on the file lock), more on PostgreSQL
 (`airflow pools set psirf_warehouse 4 "..."`). A task whose pool does not exist is never scheduled: create the
@@ -30,6 +33,8 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import Asset, dag, task, task_group
+
+from psirf.dbt_cosmos import marts_task_group
 
 WAREHOUSE_POOL = "psirf_warehouse"
 """Pool of every task that opens the warehouse: 1 slot on DuckDB (one process at a time), more on PostgreSQL."""
@@ -92,39 +97,44 @@ def psirf_nightly() -> None:
             except BatchRejected as exc:
                 raise AirflowFailException(str(exc)) from exc
 
-        @task(trigger_rule="all_done", retries=1, pool=WAREHOUSE_POOL)
-        def feedback(ods_code: str, run_id: str | None = None) -> dict[str, Any]:
-            from reports.provider_feedback import deliver_for_run
+        return load(ods_code, transform_validate(extract(ods_code)))
 
-            return deliver_for_run(ods_code, run_id)
+    @task(trigger_rule="all_done")
+    def loads_finished() -> None:
+        """The marts build starts once every provider's load has ended, whichever way it ended."""
 
-        loaded = load(ods_code, transform_validate(extract(ods_code)))
-        loaded >> feedback(ods_code)
-        return loaded
+    # Emitting the marts asset starts psirf_system_report (data-aware scheduling) once the marts are built.
+    @task(outlets=[Asset(name="psirf_marts", uri="x-psirf://warehouse/marts")], pool=WAREHOUSE_POOL)
+    def publish_marts() -> dict[str, Any]:
+        from warehouse.marts import publish
 
-    # Emitting the marts asset starts psirf_system_report (data-aware scheduling) once the night's loads are in.
-    @task(trigger_rule="all_done", outlets=[Asset(name="psirf_marts", uri="x-psirf://warehouse/marts")],
-          pool=WAREHOUSE_POOL)
-    def refresh_marts() -> dict[str, Any]:
-        from warehouse.marts import refresh
+        return publish()
 
-        return refresh()
+    @task(trigger_rule="all_done", retries=1, pool=WAREHOUSE_POOL)
+    def feedback(ods_code: str, run_id: str | None = None) -> dict[str, Any]:
+        from reports.provider_feedback import deliver_for_run
+
+        return deliver_for_run(ods_code, run_id)
 
     @task(trigger_rule="all_done", retries=0)
-    def summary(expected: list[str], results: list[dict[str, Any]]) -> dict[str, Any]:
+    def summary(expected: list[str], results: list[dict[str, Any]], marts: dict[str, Any] | None = None) -> dict[
+            str, Any]:
         from airflow.sdk.exceptions import AirflowFailException
 
         from psirf.errors import PsirfError
         from psirf.pipeline import run_summary
 
         try:
-            return run_summary(expected, list(results))
+            return run_summary(expected, list(results), marts, marts_expected=True)
         except PsirfError as exc:
             raise AirflowFailException(str(exc)) from exc
 
     expected = providers()
     results = provider_load.expand(ods_code=expected)
-    results >> refresh_marts() >> summary(expected, results)
+    marts = marts_task_group(pool=WAREHOUSE_POOL)
+    published = publish_marts()
+    results >> loads_finished() >> marts >> published
+    published >> feedback.expand(ods_code=expected) >> summary(expected, results, published)
 
 
 nightly_dag = psirf_nightly()

@@ -64,17 +64,22 @@ def init() -> None:
     from warehouse.migrate import upgrade
     from warehouse.reference import seed_organisations
 
+    from warehouse.dbt_project import invoke
+
     url = warehouse_url()
     with console.status("migrating the warehouse"):
         _guard(upgrade, url)
         _guard(seed_organisations, make_engine(url), _guard(load_registry))
+    with console.status("parsing the dbt project (the manifest Airflow lays the marts tasks out from)"):
+        _guard(invoke, ["parse"], url)
     out.print(f"warehouse ready: {_safe_url(url)}")
 
 
 @app.command()
 def run(provider: Annotated[list[str] | None, typer.Option("--provider", "-p", help="ODS code(s); all if none")] = None,
+        marts: Annotated[bool, typer.Option("--marts/--no-marts", help="build the marts after loading")] = True,
         as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False) -> None:
-    """Load every enabled provider's new files (the nightly load without Airflow)."""
+    """Load every enabled provider's new files, then build the marts (the nightly run without Airflow)."""
     from psirf.pipeline import enabled_providers, run_provider
 
     codes = provider or _guard(enabled_providers)
@@ -99,8 +104,14 @@ def run(provider: Annotated[list[str] | None, typer.Option("--provider", "-p", h
             if any(b.get("status") == "rejected" for b in batches):
                 failed.append(code)
             progress.update(task, description=f"{code}: {len(batches)} new file(s)", completed=1, total=1)
+        built: dict[str, Any] | None = None
+        if marts:  # after every provider, as the DAG does: the marts must never show half a night
+            from psirf.cli_analytics import build_marts
+
+            built = build_marts(progress)
     if as_json:
-        out.print_json(json.dumps({"run_id": run_id, "batches": results, "failed_providers": failed}, default=str))
+        out.print_json(json.dumps({"run_id": run_id, "batches": results, "failed_providers": failed,
+                                   "marts": built}, default=str))
     else:
         out.print(_summary_table("psirf run", results))
         for r in results:

@@ -1,25 +1,28 @@
-"""``psirf`` commands for the analysts' side: marts refresh, system report, access roles, data dictionary.
+"""``psirf`` commands for the analysts' side: the marts build, the system report, access and logins, dbt docs.
 
 A typer app merged into the main CLI (``app.add_typer(analytics_app)`` in :mod:`psirf.cli`), so the commands are
-``psirf marts``, ``psirf report --system``, ``psirf access`` and ``psirf dictionary``. Each calls the same
-function the DAGs call.
+``psirf marts``, ``psirf report --system``, ``psirf access`` and ``psirf docs``. Each calls the same function the
+DAGs call.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
+import os
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from psirf.errors import PsirfError
 
 analytics_app = typer.Typer(add_completion=False, no_args_is_help=True)
 console = Console(stderr=True)
 out = Console()
+
+LOGIN_PASSWORD_ENV = "PSIRF_LOGIN_PASSWORD"
 
 
 def _fail(message: str) -> None:
@@ -34,15 +37,44 @@ def _print(result: dict[str, Any], as_json: bool, text: str) -> None:
         out.print(text, highlight=False)
 
 
-@analytics_app.command()
-def marts(full: Annotated[bool, typer.Option("--full", help="re-read every canonical row")] = False,
-          as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Refresh the analysts' star schema from the canonical tables (incremental unless --full)."""
+def build_marts(progress: Progress, *, full: bool = False) -> dict[str, Any]:
+    """Run the marts build with a progress bar over the dbt nodes; a failure is one line and exit 1."""
+    from warehouse.dbt_project import DbtError
     from warehouse.marts import refresh
 
-    result = refresh(full=full)
-    read = ", ".join(f"{table} {count}" for table, count in result["rows_read"].items())
-    _print(result, as_json, f"marts refreshed ({'full' if full else 'incremental'}): rows read: {read}")
+    task = progress.add_task("marts: dbt build", total=None)
+
+    def advance(node: dict[str, Any]) -> None:
+        progress.update(task, advance=1, description=f"marts: {node['name']} {node['status']}")
+
+    try:
+        result = refresh(full=full, on_node=advance)
+    except DbtError as exc:
+        progress.update(task, description="marts: failed")
+        progress.stop()
+        console.print(f"[bold red]marts:[/] {exc}", highlight=False)
+        raise typer.Exit(code=1) from None
+    except PsirfError as exc:
+        progress.stop()
+        _fail(str(exc))
+        raise  # unreachable: _fail exits
+    progress.update(task, total=len(result.get("counts", {})) and sum(result["counts"].values()),
+                    completed=sum(result["counts"].values()), description=f"marts built in {result['elapsed_s']} s")
+    return result
+
+
+@analytics_app.command()
+def marts(full: Annotated[bool, typer.Option("--full", help="rebuild every model from scratch (--full-refresh)")]
+          = False,
+          as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Build the analysts' marts (dbt build: models and their tests; facts incrementally unless --full)."""
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, disable=as_json) as progress:
+        result = build_marts(progress, full=full)
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(result["counts"].items()))
+    published = result.get("published") or result.get("access", "")
+    _print(result, as_json, f"marts built ({'full' if full else 'incremental'}, {result['elapsed_s']} s): {counts}"
+                            f"\n{published}")
 
 
 @analytics_app.command()
@@ -58,22 +90,50 @@ def report(system: Annotated[bool, typer.Option("--system", help="the system-wid
         day = dt.date.fromisoformat(as_of) if as_of else None
     except ValueError:
         _fail(f"--as-of {as_of!r} is not a date (YYYY-MM-DD)")
-    result = build_for_run(day)
+    try:
+        result = build_for_run(day)
+    except PsirfError as exc:
+        _fail(str(exc))
     _print(result, as_json, f"system report: {result['path']}")
+
+
+def _password() -> str:
+    """From $PSIRF_LOGIN_PASSWORD, else asked for twice at the terminal (never echoed)."""
+    password = os.environ.get(LOGIN_PASSWORD_ENV)
+    if password:
+        return password
+    if not os.isatty(0):
+        _fail(f"no password: set {LOGIN_PASSWORD_ENV} or run at a terminal to be asked for one")
+    return str(typer.prompt("password for the new login", hide_input=True, confirmation_prompt=True))
 
 
 @analytics_app.command()
 def access(prefix: Annotated[str | None, typer.Option(help="role name prefix (default $PSIRF_ROLE_PREFIX or "
                                                             "psirf_)")] = None,
            drop: Annotated[bool, typer.Option("--drop", help="remove the roles and their grants instead")] = False,
+           login: Annotated[str | None, typer.Option("--login", help="create (or re-password) a login for a "
+                                                                     "person or service")] = None,
+           role: Annotated[str | None, typer.Option("--role", help="with --login: analyst | provider | loader")]
+           = None,
+           provider: Annotated[str | None, typer.Option("--provider", "-p", help="with --role provider: its ODS "
+                                                                                 "code")] = None,
            as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """PostgreSQL roles (loader, analyst, one per provider) with grants and forced row-level security."""
-    from psirf.registry import load_registry
-    from warehouse.access import apply_access, drop_access
+    """PostgreSQL roles (loader, analyst, one per provider) with grants and forced row-level security; --login
+    gives a person a login in one of them (password from $PSIRF_LOGIN_PASSWORD or a prompt, never echoed)."""
+    from psirf.registry import get_provider, load_registry
+    from warehouse.access import apply_access, create_login, drop_access
     from warehouse.db import make_engine
 
     engine = make_engine()
     try:
+        if login is not None:
+            if role is None:
+                _fail("--login needs --role analyst, provider or loader")
+            ods = get_provider(provider).ods_code if provider else None
+            made = create_login(engine, login, str(role), _password(), provider=ods, prefix=prefix)
+            _print(made, as_json, f"login {made['login']} {'created' if made['created'] else 'updated'}: member of "
+                                  f"{made['role']}")
+            return
         providers = [p.ods_code for p in load_registry()]
         if drop:
             dropped = drop_access(engine, providers, prefix)
@@ -89,18 +149,13 @@ def access(prefix: Annotated[str | None, typer.Option(help="role name prefix (de
 
 
 @analytics_app.command()
-def dictionary(check: Annotated[bool, typer.Option("--check", help="fail if the file is out of date")] = False,
-               path: Annotated[Path | None, typer.Option(help="default docs/data_dictionary.md")] = None) -> None:
-    """Write the analysts' data dictionary (tables, views, columns, code lists) from the models and views."""
-    from warehouse.data_dictionary import DICTIONARY_PATH, render
+def docs(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Generate the dbt documentation (lineage, models, columns, tests) as one offline page."""
+    from warehouse.dbt_docs import generate_docs
 
-    target = path or DICTIONARY_PATH
-    text = render()
-    if check:
-        if not target.exists() or target.read_text(encoding="utf-8") != text:
-            _fail(f"{target} is out of date: run `psirf dictionary`")
-        out.print(f"{target} is up to date")
-        return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text, encoding="utf-8")
-    out.print(f"wrote {target}")
+    try:
+        with console.status("dbt docs generate"):
+            path = generate_docs()
+    except PsirfError as exc:
+        _fail(str(exc))
+    _print({"path": str(path)}, as_json, f"dbt docs: {path}")

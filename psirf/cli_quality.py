@@ -48,32 +48,72 @@ def report(provider: Annotated[str, typer.Option("--provider", "-p", help="provi
         _out.print(f"{ods}: {result.get('message')}")
 
 
+MEASURE_ROWS = (
+    ("incidents", "Incidents"),
+    ("moderate_or_worse", "Moderate or worse harm"),
+    ("candour_notified", "Duty of Candour: notified"),
+    ("candour_not_yet_notified", "Duty of Candour: not yet notified"),
+    ("candour_not_recorded", "Duty of Candour: not recorded or No"),
+    ("share_candour_recorded", "Duty of Candour recorded, %"),
+    ("median_days_to_report", "Median days to report"),
+    ("share_within_target_days", "Reported within target days, %"),
+    ("never_events", "Never Events"),
+    ("never_events_without_response", "Never Events without a learning response"),
+    ("incidents_with_response", "Incidents with a learning response"),
+)
+
+
 @quality_app.command("scores")
 def scores(provider: Annotated[str, typer.Option("--provider", "-p", help="provider ODS code")],
            loads: Annotated[int, typer.Option(help="how many recent loads")] = 10,
            as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Score per dimension over the provider's recent loads (100 = every check passed)."""
-    from warehouse.db import make_engine
-    from warehouse.dq_results import dimension_trend
+    """Score per dimension over the provider's recent loads (100 = every check passed), and the provider's
+    figures for the last 12 complete months (Duty of Candour, timeliness, Never Events) and safety actions today:
+    read from the marts, the same numbers as the feedback and system reports."""
+    import datetime as dt
 
+    import sqlalchemy as sa
+
+    from warehouse import measures
+    from warehouse.db import make_engine
+
+    ods = provider.upper()
     engine = make_engine()
     try:
-        trend = dimension_trend(engine, provider.upper(), loads)
-    except Exception as exc:  # an unmigrated warehouse is a user mistake, not a crash
-        _fail(f"cannot read data-quality history ({type(exc).__name__}); run `psirf init` and load first")
+        trend = measures.dimension_scores(engine, ods, loads)
+        period = measures.last_complete_month(dt.date.today())
+        figures = measures.provider_measures(engine, period, ods)
+        actions = measures.safety_actions_today(engine, ods)
+    except sa.exc.DBAPIError as exc:  # no marts yet: a user mistake, not a crash
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        _fail(f"cannot read the marts ({reason}); run `psirf init`, load, then `psirf marts`")
         return
     finally:
         engine.dispose()
-    wide = trend.pivot_table(index=["loaded_at", "load_id"], columns="dimension", values="score").reset_index()
+    wide = (trend.pivot_table(index=["loaded_at", "load_id"], columns="dimension", values="score").reset_index()
+            if len(trend) else trend)
+    figure = figures.iloc[0].to_dict() if len(figures) else {}
+    action = actions.iloc[0].to_dict() if len(actions) else {}
     if as_json:
-        _out.print_json(wide.to_json(orient="records", date_format="iso"))
+        _out.print_json(json.dumps({"scores": json.loads(wide.to_json(orient="records", date_format="iso")),
+                                    "measures": figure, "safety_actions_today": action}, default=str))
         return
-    table = Table(title=f"{provider.upper()}: score per dimension")
+    table = Table(title=f"{ods}: score per dimension")
     for column in wide.columns:
         table.add_column(str(column))
     for row in wide.itertuples(index=False):
         table.add_row(*(f"{v:.1f}" if isinstance(v, float) else str(v) for v in row))
     _out.print(table)
+    if figure:
+        facts = Table(title=f"{ods}: {figure['period_label']}")
+        facts.add_column("measure")
+        facts.add_column("figure", justify="right")
+        for key, label in MEASURE_ROWS:
+            facts.add_row(label, "" if figure.get(key) is None else str(figure[key]))
+        if action:
+            facts.add_row("Safety actions open today", str(action["open"]))
+            facts.add_row("Safety actions overdue today", str(action["overdue"]))
+        _out.print(facts)
 
 
 @quality_app.command("docs")

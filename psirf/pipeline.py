@@ -391,8 +391,10 @@ def load_batches(ods_code: str, processed: list[dict[str, Any]], *, engine: Engi
     return {"provider_ods": provider, "batches": len(results), **totals}
 
 
-def run_summary(expected: list[str], results: list[dict[str, Any]]) -> dict[str, Any]:
-    """Log one line per provider; fail (naming them) if any provider did not load."""
+def run_summary(expected: list[str], results: list[dict[str, Any]],
+                marts: dict[str, Any] | None = None, *, marts_expected: bool = False) -> dict[str, Any]:
+    """Log one line per provider; fail (naming them) if any provider did not load, or if the marts were not built
+    and published (``marts`` is what publishing returned; None when a model or test failed before it)."""
     import logging
 
     log = logging.getLogger("psirf.summary")
@@ -401,6 +403,11 @@ def run_summary(expected: list[str], results: list[dict[str, Any]]) -> dict[str,
         log.info("%s: %s batch(es), rows_in=%s loaded=%s quarantined=%s duplicates=%s", r["provider_ods"],
                  r["batches"], r["rows_in"], r["loaded"], r["quarantined"], r["duplicates"])
     failed = sorted(set(expected) - done)
+    problems = []
     if failed:
-        raise PsirfError(f"{len(failed)} provider(s) failed: {', '.join(failed)}; see their load task logs")
-    return {"providers": len(expected), "results": results}
+        problems.append(f"{len(failed)} provider(s) failed: {', '.join(failed)}; see their load task logs")
+    if marts_expected and not marts:
+        problems.append("the marts were not built: a dbt model or test failed (see the marts task group)")
+    if problems:
+        raise PsirfError("; ".join(problems))
+    return {"providers": len(expected), "results": results, "marts": marts}

@@ -49,6 +49,8 @@ class Feedback:
     warnings: pd.DataFrame  # ROW_COLUMNS: loaded rows with something to fix at source
     trend: pd.DataFrame  # load_id, loaded_at, dimension, score
     scores: dict[str, float] = field(default_factory=dict)
+    measures: dict[str, Any] | None = None  # oversight_provider_measures: the provider's row for the last 12 months
+    actions: dict[str, Any] | None = None  # oversight_safety_actions_by_provider: as at today
 
 
 # --- building the content ----------------------------------------------------------------------------------
@@ -65,15 +67,13 @@ def _fix_columns(rows: pd.DataFrame) -> pd.DataFrame:
     return out[list(SHEET_HEADERS)].reset_index(drop=True)
 
 
-def _load_scores(results: pd.DataFrame, batches: pd.DataFrame) -> dict[str, float]:
-    """This load's score per dimension, pooled over its batches (0 where a whole file failed a blocking rule)."""
-    from expectations.dq_checks import scores
-
-    if results.empty:
+def _load_scores(trend: pd.DataFrame, load_id: str | None) -> dict[str, float]:
+    """This load's score per dimension, read from the model (fct_dq_dimension_score) the trend and
+    ``psirf quality scores`` read too; a dimension nothing was assessed in has no score."""
+    if trend.empty:
         return {}
-    batch_results = results[results["layer"] != "warehouse"]
-    frame = scores(batch_results) if len(batch_results) else pd.DataFrame()
-    return {r.dimension: float(r.score) for r in frame.itertuples()} if len(frame) else {}
+    rows = trend[trend["load_id"] == load_id] if load_id else trend[trend["load_id"] == trend["load_id"].iloc[-1]]
+    return {str(r.dimension): float(r.score) for r in rows.itertuples() if pd.notna(r.score)}
 
 
 def _rule_table(results: pd.DataFrame) -> list[dict[str, Any]]:
@@ -148,6 +148,14 @@ def summary_text(fb: Feedback) -> str:
     if fb.scores:
         lines.append("Scores (100 = every check passed): " + ", ".join(
             f"{d} {fb.scores[d]:.1f}" for d in DIMENSIONS if d in fb.scores))
+    if fb.measures:
+        m = fb.measures
+        lines.append(f"Your figures for {m['period_label']}: {m['incidents']} incidents, {m['moderate_or_worse']} with "
+                     f"moderate or worse harm, Duty of Candour not recorded on {m['candour_not_recorded']}; median "
+                     f"{m['median_days_to_report']} days to report, {m['share_within_target_days']}% within "
+                     f"{m['reporting_target_days']} days.")
+    if fb.actions:
+        lines.append(f"Safety actions today: {fb.actions['open']} open, {fb.actions['overdue']} overdue.")
     rules = _rule_table(fb.results)
     errors = [r for r in rules if r["severity"] == "error"][:5]
     warns = [r for r in rules if r["severity"] == "warning"][:5]
@@ -253,7 +261,7 @@ def provider_name(ods_code: str) -> str:
 def from_warehouse(engine: Any, provider_ods: str, run_id: str | None, warehouse_check_id: str | None = None,
                    loads: int = 10) -> Feedback | None:
     """The report for one provider's load (its batches in ``run_id``, else its latest run); None if it had none."""
-    from warehouse import dq_results
+    from warehouse import dq_results, measures
 
     batches = dq_results.ledger_for(engine, provider_ods, run_id)
     if batches.empty:
@@ -261,14 +269,34 @@ def from_warehouse(engine: Any, provider_ods: str, run_id: str | None, warehouse
     batch_ids = list(batches["batch_id"])
     checks = batch_ids + ([warehouse_check_id] if warehouse_check_id else [])
     results = dq_results.rule_results(engine, provider_ods, checks)
-    load_date = pd.Timestamp(batches["finished_at"].max()).strftime("%Y-%m-%d")
+    finished = pd.Timestamp(batches["finished_at"].max())
+    load_date = finished.strftime("%Y-%m-%d")
+    trend = _marts_or_empty(lambda: measures.dimension_scores(engine, provider_ods, loads))
     fb = Feedback(provider_ods=provider_ods, provider_name=provider_name(provider_ods), load_date=load_date,
                   mode="load", run_id=run_id, batches=batches, results=results,
                   quarantined=dq_results.quarantined_rows(engine, provider_ods, batch_ids),
                   warnings=dq_results.row_issues(engine, provider_ods, batch_ids),
-                  trend=dq_results.dimension_trend(engine, provider_ods, loads))
-    fb.scores = _load_scores(results, batches)
+                  trend=trend[["load_id", "loaded_at", "dimension", "score"]] if len(trend) else trend)
+    load_id = run_id or str(batches["run_id"].iloc[-1] or batches["batch_id"].iloc[-1])
+    fb.scores = _load_scores(trend, load_id)
+    period = measures.last_complete_month(finished.date())
+    own = _marts_or_empty(lambda: measures.provider_measures(engine, period, provider_ods))
+    fb.measures = own.iloc[0].to_dict() if len(own) else None
+    actions = _marts_or_empty(lambda: measures.safety_actions_today(engine, provider_ods))
+    fb.actions = actions.iloc[0].to_dict() if len(actions) else None
     return fb
+
+
+def _marts_or_empty(read: Any) -> pd.DataFrame:
+    """A model's rows, or none when the marts have not been built yet (the report still goes out, without them)."""
+    import sqlalchemy as sa
+
+    try:
+        frame: pd.DataFrame = read()
+    except sa.exc.DBAPIError as exc:
+        log.warning("marts not readable (%s): the report leaves their figures out", type(exc.orig).__name__)
+        return pd.DataFrame()
+    return frame
 
 
 def outbox_dir(provider_ods: str, load_date: str) -> Path:

@@ -113,6 +113,17 @@ def suppress_rate(numerator: int, denominator: int, rule: SuppressionRule | None
     return f"{100 * numerator / denominator:.0f}%"
 
 
+def suppress_share(share: float | None, numerator: int, denominator: int,
+                   rule: SuppressionRule | None = None) -> str:
+    """A share the marts computed (a percentage), hidden (``*``) when either part of it is a small number."""
+    rule = rule or SuppressionRule.from_env()
+    if denominator <= 0 or share is None:
+        return "-"
+    if rule.is_small(numerator) or rule.is_small(denominator - numerator) or rule.is_small(denominator):
+        return rule.symbol
+    return f"{float(share):.1f}%"
+
+
 def suppress_statistic(value: float | None, n: int, unit: str, rule: SuppressionRule | None = None) -> str:
     """A statistic over ``n`` records (e.g. a median in days), hidden when ``n`` is a small number."""
     rule = rule or SuppressionRule.from_env()

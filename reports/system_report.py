@@ -1,12 +1,14 @@
-"""The system-wide PSIRF report: one self-contained HTML file for the ICB and its partners, built from the views.
+"""The system-wide PSIRF report: one self-contained HTML file for the ICB and its partners, built from the marts.
 
 Everything in it is shared beyond a single provider, so every count goes through :mod:`reports.suppression`
-(tables, and the charts drawn from the suppressed tables), and it reads only the oversight views, which hold
-no free text. Incident sections cover the twelve complete months of occurred dates before the report date; safety
-actions and learning responses are as at the day the report is built (the views' ``CURRENT_DATE``).
+(tables, and the charts drawn from the suppressed tables), and it reads only the dbt oversight models, which hold
+no free text. Every figure is read from a model: Duty of Candour, timeliness, Never Events and learning-response
+coverage from ``oversight_provider_measures`` (per provider) and ``oversight_system_measures`` (the totals) for the
+twelve complete months of occurred dates before the report date; monthly counts, harm and inequalities from the
+monthly oversight models for the same months; safety actions as at the day the marts were built.
 
 Written to ``$PSIRF_HOME/reports/system/<as-of date>/system_report.html`` by the ``psirf_system_report`` DAG
-(when the nightly marts refresh has finished) and by ``psirf report --system``.
+(when the nightly marts build has finished) and by ``psirf report --system``.
 """
 
 from __future__ import annotations
@@ -17,22 +19,21 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import sqlalchemy as sa
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.engine import Engine
 
 from psirf import settings
 from reports import charts
-from reports.suppression import SuppressionRule, numeric, suppress_rate, suppress_table
+from reports.suppression import SuppressionRule, numeric, suppress_share, suppress_statistic, suppress_table
 from warehouse.db import make_engine
+from warehouse.measures import last_complete_month, provider_measures, read, safety_actions_today
 
-__all__ = ["build_for_run", "build_system_report", "report_path"]
+__all__ = ["build_for_run", "build_system_report", "report_figures", "report_path"]
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 HARM_ORDER = ["No physical harm", "Low physical harm", "Moderate physical harm", "Severe physical harm", "Fatal",
               "Unknown / not recorded"]
 RESPONSE_ORDER = ["psii", "aar", "swarm", "mdt", "thematic", "local", "none", "unknown"]
-
 
 _SHAREABLE = " AND NOT data_sharing_opt_out"
 """Incidents whose patient opted out of data sharing (LFPSE) never reach a shared output."""
@@ -51,12 +52,6 @@ class Section:
 
 def report_path(as_of: dt.date, home: Path | None = None) -> Path:
     return (home or settings.psirf_home()) / "reports" / "system" / as_of.isoformat() / "system_report.html"
-
-
-def _read(engine: Engine, sql: str, **params: Any) -> pd.DataFrame:
-    with engine.connect() as conn:
-        result = conn.execute(sa.text(sql), params)
-        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
 
 
 def _pivot(frame: pd.DataFrame, index: str, columns: str, values: str, order: list[str] | None = None) -> pd.DataFrame:
@@ -80,18 +75,31 @@ def _provider_label(frame: pd.DataFrame) -> pd.Series:
     return frame["provider_ods"] + " " + frame["provider_name"].str.title().str.replace("Nhs", "NHS")
 
 
+@dataclass
+class Figures:
+    """The models' rows one report is built from (exact, before suppression): what a test compares."""
+
+    providers: pd.DataFrame  # oversight_provider_measures, the period's row per provider
+    system: dict[str, Any]  # oversight_system_measures, the period's row
+    actions: pd.DataFrame  # oversight_safety_actions_by_provider
+
+
+def report_figures(engine: Engine, as_of: dt.date) -> Figures:
+    end = last_complete_month(as_of)
+    system = read(engine, "SELECT * FROM oversight.oversight_system_measures WHERE period_end = :end", end=end)
+    return Figures(provider_measures(engine, end).set_index("provider_ods"),
+                   system.iloc[0].to_dict() if len(system) else {}, safety_actions_today(engine))
+
+
 def _trend(engine: Engine, start: dt.date, end: dt.date, rule: SuppressionRule) -> Section:
-    frame = _read(engine, "SELECT provider_ods, provider_name, occurred_month, incidents FROM "
-                          f"vw_incidents_by_provider_month_harm WHERE month_start BETWEEN :start AND :end{_SHAREABLE}",
-                  start=start, end=end)
+    frame = read(engine, "SELECT provider_ods, provider_name, occurred_month, incidents FROM "
+                         f"oversight.oversight_incidents_by_harm WHERE month_start BETWEEN :start AND :end{_SHAREABLE}",
+                 start=start, end=end)
     months = [m.strftime("%Y-%m") for m in pd.date_range(start, end, freq="MS")]
-    table = pd.DataFrame()
-    chart = None
+    tables, chart = [], None
     if not frame.empty:
         frame["provider"] = _provider_label(frame)
         table = _pivot(frame, "provider", "occurred_month", "incidents").reindex(columns=months, fill_value=0)
-    tables = []
-    if not table.empty:
         shown = suppress_table(table, rule)
         tables.append(("Incidents by provider and month of occurrence", shown))
         series = {p.split(" ", 1)[0]: [numeric(shown.loc[p, m]) for m in months] for p in table.index}
@@ -101,71 +109,110 @@ def _trend(engine: Engine, start: dt.date, end: dt.date, rule: SuppressionRule) 
 
 
 def _harm(engine: Engine, start: dt.date, end: dt.date, rule: SuppressionRule) -> Section:
-    frame = _read(engine, "SELECT provider_ods, provider_name, physical_harm, incidents FROM "
-                          f"vw_incidents_by_provider_month_harm WHERE month_start BETWEEN :start AND :end{_SHAREABLE}",
-                  start=start, end=end)
+    frame = read(engine, "SELECT provider_ods, physical_harm, incidents FROM oversight.oversight_incidents_by_harm "
+                         f"WHERE month_start BETWEEN :start AND :end{_SHAREABLE}", start=start, end=end)
     if frame.empty:
         return Section("Harm profile", "Incidents by worst physical harm.", None, [])
-    frame["provider"] = frame["provider_ods"]
-    shown = suppress_table(_pivot(frame, "provider", "physical_harm", "incidents", HARM_ORDER), rule)
+    shown = suppress_table(_pivot(frame, "provider_ods", "physical_harm", "incidents", HARM_ORDER), rule)
     chart = charts.stacked_bar_chart(_chart_values(shown), title="Incidents by worst physical harm",
                                      y_label="incidents")
     return Section("Harm profile", "Incidents by the worst physical harm to any patient (LFPSE levels).", chart,
                    [("Incidents by provider and worst physical harm", shown)])
 
 
-def _candour(engine: Engine, start: dt.date, end: dt.date, rule: SuppressionRule) -> Section:
-    frame = _read(engine, "SELECT provider_ods, duty_of_candour_status, COUNT(*) AS incidents FROM "
-                          f"vw_moderate_harm_duty_of_candour WHERE occurred_date BETWEEN :start AND :end{_SHAREABLE} "
-                          "GROUP BY provider_ods, duty_of_candour_status", start=start, end=_month_end(end))
+def _with_total(figures: Figures, columns: dict[str, str]) -> pd.DataFrame:
+    """Exact counts per provider (rows) for the given model columns, renamed for display."""
+    frame = figures.providers[list(columns)].rename(columns=columns).astype("int64")
+    frame.index.name = None
+    return frame
+
+
+def _shares(figures: Figures, share: str, numerator: list[str], denominator: str,
+            rule: SuppressionRule) -> dict[str, str]:
+    """The model's share per provider and for the system, hidden where it would disclose a small number."""
+    def shown(row: Any) -> str:
+        num = int(sum(int(row[c]) for c in numerator))
+        return suppress_share(row[share], num, int(row[denominator]), rule)
+
+    out = {str(p): shown(r) for p, r in figures.providers.iterrows()}
+    out["Total"] = shown(figures.system) if figures.system else "-"
+    return out
+
+
+def _candour(figures: Figures, rule: SuppressionRule) -> Section:
     title = "Duty of Candour"
-    intro = ("Incidents with moderate or worse harm, and whether the Duty of Candour was recorded as applying. "
-             "'Recorded' is the share with a decision recorded (applies or not applicable).")
-    if frame.empty:
+    intro = ("Incidents with moderate or worse harm, by Duty of Candour status. The duty applies by law to moderate "
+             "harm, severe harm and death, so 'not recorded' (blank, or recorded as No) is a compliance finding. "
+             "'Recorded' is the share notified or recorded as applying.")
+    if figures.providers.empty:
         return Section(title, intro, None, [])
-    table = _pivot(frame, "provider_ods", "duty_of_candour_status", "incidents",
-                   ["applies", "not applicable", "not recorded"])
+    table = _with_total(figures, {"candour_notified": "notified", "candour_not_yet_notified": "not yet notified",
+                                  "candour_not_recorded": "not recorded or No"})
     shown = suppress_table(table, rule)
-    totals = table.sum(axis=1)
-    recorded = totals - table.get("not recorded", 0)
-    rates = {p: suppress_rate(int(recorded[p]), int(totals[p]), rule) for p in table.index}
-    rates["Total"] = suppress_rate(int(recorded.sum()), int(totals.sum()), rule)
-    shown["Recorded"] = [rates[p] for p in shown.index]
-    chart_values = {p: float(r.rstrip("%")) for p, r in rates.items() if r.endswith("%") and p != "Total"}
-    chart = charts.bar_chart(chart_values, title="Duty of Candour decision recorded (%)", x_label="%") \
-        if chart_values else None
+    rates = _shares(figures, "share_candour_recorded", ["candour_notified", "candour_not_yet_notified"],
+                    "moderate_or_worse", rule)
+    shown["Recorded"] = [rates.get(str(p), "-") for p in shown.index]
+    values = {p: float(r.rstrip("%")) for p, r in rates.items() if r.endswith("%") and p != "Total"}
+    chart = charts.bar_chart(values, title="Duty of Candour recorded (%)", x_label="%") if values else None
     return Section(title, intro, chart, [("Moderate or worse harm by Duty of Candour status", shown)],
-                   note="Notification dates are not yet supplied by any feed, so days to notification cannot be "
-                        "reported.")
+                   note="Only feeds that carry a notification date can show 'notified'.")
 
 
-def _learning(engine: Engine, rule: SuppressionRule) -> Section:
-    frame = _read(engine, "SELECT provider_ods, response_type_code, responses, overdue FROM "
-                          "vw_learning_response_summary")
-    title, intro = "Learning responses", "Learning responses by type, and those past their due date."
-    if frame.empty:
-        return Section(title, intro, None, [], note="No learning responses have been loaded yet.")
-    mix = suppress_table(_pivot(frame, "provider_ods", "response_type_code", "responses", RESPONSE_ORDER), rule)
-    overdue = frame.groupby("provider_ods")[["responses", "overdue"]].sum()
-    overdue["on time or closed"] = overdue["responses"] - overdue["overdue"]
-    shown_overdue = suppress_table(overdue[["overdue", "on time or closed"]], rule)
-    system = {c: numeric(mix.loc["Total", c]) or 0.0 for c in mix.columns if c != "Total"}
-    chart = charts.bar_chart(system, title="Learning responses by type, all providers (rounded)")
-    return Section(title, intro, chart, [("Learning responses by provider and type", mix),
-                                         ("Learning responses overdue", shown_overdue)])
+def _never_events(figures: Figures, rule: SuppressionRule) -> Section:
+    title = "Never Events"
+    intro = ("Incidents recorded as Never Events, and whether a learning response (a PSII is expected) covers each. "
+             "A provider whose export does not carry the Never Event flag is shown as not supplied, never as none.")
+    if figures.providers.empty:
+        return Section(title, intro, None, [])
+    supplied = figures.providers[figures.providers["never_event_flag_supplied"].astype(bool)]
+    tables = []
+    if len(supplied):
+        frame = supplied[["never_events", "never_events_with_psii", "never_events_without_response"]].rename(
+            columns={"never_events": "Never Events", "never_events_with_psii": "with a PSII",
+                     "never_events_without_response": "no learning response"}).astype("int64")
+        frame.index.name = None
+        tables.append(("Never Events by provider", suppress_table(frame, rule, row_totals=False)))
+    missing = sorted(set(figures.providers.index) - set(supplied.index))
+    return Section(title, intro, None, tables,
+                   note=f"Not supplied by: {', '.join(missing)}." if missing else "Every provider supplies the flag.")
 
 
-def _actions(engine: Engine, rule: SuppressionRule) -> Section:
-    frame = _read(engine, "SELECT provider_ods, open, overdue, completed, cancelled, system_wide, "
-                          "system_wide_overdue FROM vw_safety_actions_by_provider")
-    title, intro = "Safety actions", "Safety actions by status today; overdue actions are open past their due date."
+def _learning(engine: Engine, figures: Figures, rule: SuppressionRule) -> Section:
+    title = "Learning responses"
+    intro = ("Which incidents a learning response covers: 'none' where the provider sends learning responses but none "
+             "covers the incident, 'not supplied' where the provider sends none at all (not the same as none done).")
+    tables: list[tuple[str, pd.DataFrame]] = []
+    chart = None
+    if not figures.providers.empty:
+        coverage = _with_total(figures, {"incidents_with_response": "with a response",
+                                         "incidents_without_response": "none",
+                                         "incidents_responses_not_supplied": "not supplied"})
+        shown = suppress_table(coverage, rule)
+        tables.append(("Incidents by learning-response coverage", shown))
+        chart = charts.stacked_bar_chart(_chart_values(shown), title="Incidents by learning-response coverage",
+                                         y_label="incidents")
+    mix = read(engine, "SELECT provider_ods, response_type_code, is_overdue FROM oversight.oversight_learning_responses")
+    if len(mix):
+        mix["responses"] = 1
+        tables.append(("Learning responses by provider and type",
+                       suppress_table(_pivot(mix, "provider_ods", "response_type_code", "responses", RESPONSE_ORDER),
+                                      rule)))
+        mix["status"] = mix["is_overdue"].map({True: "overdue"}).fillna("on time or closed")
+        tables.append(("Learning responses overdue", suppress_table(
+            _pivot(mix, "provider_ods", "status", "responses", ["overdue", "on time or closed"]), rule)))
+    return Section(title, intro, chart, tables)
+
+
+def _actions(figures: Figures, rule: SuppressionRule) -> Section:
+    title, intro = "Safety actions", "Safety actions by status as at today; overdue actions are open past their due date."
+    frame = figures.actions
     if frame.empty:
         return Section(title, intro, None, [])
     frame = frame.set_index("provider_ods")
     status = pd.DataFrame({"open, not overdue": frame["open"] - frame["overdue"], "overdue": frame["overdue"],
-                           "completed": frame["completed"], "cancelled": frame["cancelled"]})
+                           "completed": frame["completed"], "cancelled": frame["cancelled"]}).astype("int64")
     status.index.name = None
-    shown = suppress_table(status.astype("int64"), rule)
+    shown = suppress_table(status, rule)
     wide = pd.DataFrame({"overdue": frame["system_wide_overdue"],
                          "not overdue": frame["system_wide"] - frame["system_wide_overdue"]}).astype("int64")
     wide.index.name = None
@@ -175,9 +222,9 @@ def _actions(engine: Engine, rule: SuppressionRule) -> Section:
 
 
 def _inequalities(engine: Engine, start: dt.date, end: dt.date, rule: SuppressionRule) -> Section:
-    frame = _read(engine, "SELECT ethnic_group, age_band, sex, imd_decile, is_moderate_or_worse, patients FROM "
-                          f"vw_harm_inequalities WHERE month_start BETWEEN :start AND :end{_SHAREABLE}",
-                  start=start, end=end)
+    frame = read(engine, "SELECT ethnic_group, age_band, sex, imd_decile, is_moderate_or_worse, patients FROM "
+                         f"oversight.oversight_harm_inequalities WHERE month_start BETWEEN :start AND :end{_SHAREABLE}",
+                 start=start, end=end)
     title = "Harm and health inequalities"
     intro = "Patients affected, by group, split by whether their physical harm was moderate or worse."
     if frame.empty:
@@ -197,21 +244,30 @@ def _inequalities(engine: Engine, start: dt.date, end: dt.date, rule: Suppressio
                         "a postcode).")
 
 
-def _timeliness(engine: Engine, start: dt.date, end: dt.date, rule: SuppressionRule) -> Section:
-    frame = _read(engine, "SELECT provider_ods, SUM(incidents) AS incidents, SUM(with_reported_date) AS reported, "
-                          "SUM(within_2_days) AS d2, SUM(within_7_days) AS d7, SUM(within_30_days) AS d30 "
-                          f"FROM vw_reporting_timeliness WHERE month_start BETWEEN :start AND :end{_SHAREABLE} "
-                          "GROUP BY provider_ods", start=start, end=end)
+def _timeliness(figures: Figures, rule: SuppressionRule) -> Section:
     title, intro = "Reporting timeliness", "Days from an incident occurring to its being reported."
-    if frame.empty:
+    if figures.providers.empty:
         return Section(title, intro, None, [])
-    frame = frame.set_index("provider_ods")
-    bands = pd.DataFrame({"0-2 days": frame["d2"], "3-7 days": frame["d7"] - frame["d2"],
-                          "8-30 days": frame["d30"] - frame["d7"], "over 30 days": frame["reported"] - frame["d30"],
-                          "no reported date": frame["incidents"] - frame["reported"]}).astype("int64")
+    f = figures.providers
+    target = int(f["reporting_target_days"].iloc[0])
+    bands = pd.DataFrame({"0-2 days": f["within_2_days"], "3-7 days": f["within_7_days"] - f["within_2_days"],
+                          "8-30 days": f["within_30_days"] - f["within_7_days"],
+                          "over 30 days": f["with_reported_date"] - f["within_30_days"],
+                          "no reported date": f["incidents"] - f["with_reported_date"]}).astype("int64")
     bands.index.name = None
     shown = suppress_table(bands, rule)
-    chart = charts.stacked_bar_chart(_chart_values(shown), title="Incidents by days to report", y_label="incidents")
+    rates = _shares(figures, "share_within_target_days", ["within_target_days"], "with_reported_date", rule)
+    shown[f"within {target} days"] = [rates.get(str(p), "-") for p in shown.index]
+    medians = {str(p): suppress_statistic(None if pd.isna(r["median_days_to_report"]) else
+                                          float(r["median_days_to_report"]), int(r["with_reported_date"]), "days",
+                                          rule) for p, r in f.iterrows()}
+    system = figures.system
+    medians["Total"] = suppress_statistic(None if not system or system["median_days_to_report"] is None else
+                                          float(system["median_days_to_report"]),
+                                          int(system.get("with_reported_date") or 0), "days", rule)
+    shown["median"] = [medians.get(str(p), "-") for p in shown.index]
+    chart = charts.stacked_bar_chart(_chart_values(shown.drop(columns=[f"within {target} days", "median"])),
+                                     title="Incidents by days to report", y_label="incidents")
     return Section(title, intro, chart, [("Incidents by provider and days from occurrence to report", shown)])
 
 
@@ -224,12 +280,13 @@ def build_system_report(engine: Engine, as_of: dt.date, home: Path | None = None
                         rule: SuppressionRule | None = None) -> Path:
     """Render the report for the twelve complete months of occurred dates before ``as_of``; returns its path."""
     rule = rule or SuppressionRule.from_env()
-    end = (as_of.replace(day=1) - dt.timedelta(days=1)).replace(day=1)  # the last complete month
+    end = last_complete_month(as_of)
     start = (pd.Timestamp(end) - pd.DateOffset(months=11)).date()
+    figures = report_figures(engine, as_of)
     sections = [
-        _trend(engine, start, end, rule), _harm(engine, start, end, rule), _candour(engine, start, end, rule),
-        _learning(engine, rule), _actions(engine, rule), _inequalities(engine, start, end, rule),
-        _timeliness(engine, start, end, rule),
+        _trend(engine, start, end, rule), _harm(engine, start, end, rule), _candour(figures, rule),
+        _never_events(figures, rule), _learning(engine, figures, rule), _actions(figures, rule),
+        _inequalities(engine, start, end, rule), _timeliness(figures, rule),
     ]
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
     html = env.get_template("system_report.html.j2").render(

@@ -20,7 +20,7 @@ from transforms.keys import natural_keys
 from warehouse.dq_models import DqDimensionScore, DqRowIssue, DqRuleResult
 from warehouse.models import Base
 
-__all__ = ["BatchQuality", "batch_frames", "dimension_trend", "ledger_for", "quarantined_rows", "recent_row_counts",
+__all__ = ["BatchQuality", "batch_frames", "ledger_for", "quarantined_rows", "recent_row_counts",
            "row_issues", "rule_results", "write_warehouse_results"]
 
 _ledger = Base.metadata.tables["batch_ledger"]
@@ -145,30 +145,6 @@ def row_issues(engine: Engine, provider_ods: str, batch_ids: Sequence[str], seve
                       i.field, i.found, i.expected).where(i.provider_ods == provider_ods, i.severity == severity,
                                                           i.batch_id.in_(list(batch_ids)))
     return _frame(engine, query)
-
-
-def dimension_trend(engine: Engine, provider_ods: str, loads: int = 10) -> pd.DataFrame:
-    """Score per dimension for each of the provider's last ``loads`` loads (a load: one run's batches).
-
-    Columns: load_id, loaded_at, dimension, score. A load's score pools its batches (passed / evaluated); a rejected
-    batch's zero in a dimension makes that load's score zero there.
-    """
-    s = _scores.c
-    load_id = sa.func.coalesce(s.run_id, s.batch_id).label("load_id")
-    query = (sa.select(load_id, s.dimension, sa.func.min(s.scored_at).label("loaded_at"),
-                       sa.func.sum(s.checks_evaluated).label("evaluated"), sa.func.sum(s.checks_failed).label("failed"),
-                       sa.func.min(s.score).label("worst"))
-             .where(s.provider_ods == provider_ods).group_by(load_id, s.dimension))
-    frame = _frame(engine, query)
-    if frame.empty:
-        return pd.DataFrame(columns=["load_id", "loaded_at", "dimension", "score"])
-    evaluated = frame["evaluated"].astype(float)
-    pooled = (100.0 * (evaluated - frame["failed"].astype(float)) / evaluated.where(evaluated > 0)).round(2)
-    frame["score"] = pooled.where(frame["worst"].astype(float) > 0, 0.0)
-    order = frame.groupby("load_id")["loaded_at"].min().sort_values().index[-loads:]
-    frame = frame[frame["load_id"].isin(order)]
-    frame["loaded_at"] = frame["load_id"].map(frame.groupby("load_id")["loaded_at"].min())
-    return frame.sort_values(["loaded_at", "dimension"])[["load_id", "loaded_at", "dimension", "score"]]
 
 
 def history_or_empty(provider_ods: str, entity: str) -> list[int]:

@@ -382,15 +382,19 @@ def _merge_table(conn: Connection, table: sa.Table, staging: str, now: dt.dateti
     )
 
 
-def _prune_patients(conn: Connection, staged: dict[str, str]) -> None:
-    """An updated incident may have fewer patients than before: drop its patients that this batch no longer has."""
+def _prune_patients(conn: Connection, staged: dict[str, str], now: dt.datetime) -> None:
+    """An updated incident may have fewer patients than before: drop its patients that this batch no longer has.
+
+    Their incident's ``updated_at`` moves too, so the incremental marts (which read what changed) see the change:
+    a deleted row leaves no timestamp of its own behind.
+    """
     incidents = staged.get("incidents", staged["incident_patients"])
-    conn.exec_driver_sql(
-        f"""DELETE FROM incident_patient
-            WHERE incident_key IN (SELECT incident_key FROM {incidents})
-              AND NOT EXISTS (SELECT 1 FROM {staged["incident_patients"]} p
-                              WHERE p.incident_patient_key = incident_patient.incident_patient_key)"""
-    )
+    gone = (f"FROM incident_patient WHERE incident_key IN (SELECT incident_key FROM {incidents}) "
+            f"AND NOT EXISTS (SELECT 1 FROM {staged['incident_patients']} p "
+            "WHERE p.incident_patient_key = incident_patient.incident_patient_key)")
+    conn.execute(sa.text(f"UPDATE incident SET updated_at = CAST(:now AS TIMESTAMP) "
+                         f"WHERE incident_key IN (SELECT incident_key {gone})"), {"now": now})
+    conn.exec_driver_sql(f"DELETE {gone}")
 
 
 def _apply_deletions(conn: Connection, table: sa.Table, frame: pd.DataFrame, batch_id: str,
@@ -581,7 +585,7 @@ def load_batch(
         for key, staging in staged.items():
             _merge_table(conn, _TABLES[key], staging, now)
         if "incident_patients" in staged:
-            _prune_patients(conn, staged)
+            _prune_patients(conn, staged, now)
         for key, value in links.items():
             link = _prepare(_read_frames(value), LINK_TABLES[key])
             staged[key] = _replace_links(conn, LINK_TABLES[key], link, staged)

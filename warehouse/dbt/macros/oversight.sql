@@ -16,5 +16,5 @@
 
 {#- Share as a percentage to one decimal place; NULL when the denominator is 0. -#}
 {% macro share(numerator, denominator) -%}
-    round(cast(100.0 * ({{ numerator }}) / nullif({{ denominator }}, 0) as numeric), 1)
+    round(cast(100.0 * ({{ numerator }}) / nullif({{ denominator }}, 0) as numeric(18, 6)), 1)
 {%- endmacro %}

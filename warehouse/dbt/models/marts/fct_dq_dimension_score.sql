@@ -23,6 +23,6 @@ select
     round(cast(100.0 * (sum(case when batch_status = 'loaded' then checks_evaluated else 0 end)
                         - sum(case when batch_status = 'loaded' then checks_failed else 0 end))
                / nullif(sum(case when batch_status = 'loaded' then checks_evaluated else 0 end), 0)
-               as numeric), 2) as score
+               as numeric(18, 6)), 2) as score
 from scores
 group by provider_ods, load_id, dimension
