@@ -61,10 +61,9 @@ def init() -> None:
     from psirf.registry import load_registry
     from psirf.settings import warehouse_url
     from warehouse.db import make_engine
+    from warehouse.dbt_project import invoke
     from warehouse.migrate import upgrade
     from warehouse.reference import seed_organisations
-
-    from warehouse.dbt_project import invoke
 
     url = warehouse_url()
     with console.status("migrating the warehouse"):

@@ -22,7 +22,7 @@ analytics_app = typer.Typer(add_completion=False, no_args_is_help=True)
 console = Console(stderr=True)
 out = Console()
 
-LOGIN_PASSWORD_ENV = "PSIRF_LOGIN_PASSWORD"
+LOGIN_PASSWORD_ENV = "PSIRF_LOGIN_PASSWORD"  # noqa: S105 - the name of a variable, not a password
 
 
 def _fail(message: str) -> None:

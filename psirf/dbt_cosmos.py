@@ -36,7 +36,7 @@ class WarehouseProfileMapping(BaseProfileMapping):
         super().__init__(conn_id="psirf_warehouse")
 
     @property
-    def dbt_profile_type(self) -> str:  # type: ignore[override]
+    def dbt_profile_type(self) -> str:
         return target_for().type
 
     @property

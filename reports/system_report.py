@@ -191,7 +191,8 @@ def _learning(engine: Engine, figures: Figures, rule: SuppressionRule) -> Sectio
         tables.append(("Incidents by learning-response coverage", shown))
         chart = charts.stacked_bar_chart(_chart_values(shown), title="Incidents by learning-response coverage",
                                          y_label="incidents")
-    mix = read(engine, "SELECT provider_ods, response_type_code, is_overdue FROM oversight.oversight_learning_responses")
+    mix = read(engine, "SELECT provider_ods, response_type_code, is_overdue "
+                       "FROM oversight.oversight_learning_responses")
     if len(mix):
         mix["responses"] = 1
         tables.append(("Learning responses by provider and type",
@@ -204,7 +205,8 @@ def _learning(engine: Engine, figures: Figures, rule: SuppressionRule) -> Sectio
 
 
 def _actions(figures: Figures, rule: SuppressionRule) -> Section:
-    title, intro = "Safety actions", "Safety actions by status as at today; overdue actions are open past their due date."
+    title = "Safety actions"
+    intro = "Safety actions by status as at today; overdue actions are open past their due date."
     frame = figures.actions
     if frame.empty:
         return Section(title, intro, None, [])

@@ -114,8 +114,9 @@ class _Relation:
 
 def _dbt_relations(conn: Connection) -> list[_Relation]:
     rows = conn.execute(sa.text(
-        "SELECT t.table_schema, t.table_name, t.table_type = 'VIEW', EXISTS (SELECT 1 FROM information_schema.columns c "
-        "WHERE c.table_schema = t.table_schema AND c.table_name = t.table_name AND c.column_name = 'provider_ods') "
+        "SELECT t.table_schema, t.table_name, t.table_type = 'VIEW', "
+        "EXISTS (SELECT 1 FROM information_schema.columns c WHERE c.table_schema = t.table_schema "
+        "AND c.table_name = t.table_name AND c.column_name = 'provider_ods') "
         "FROM information_schema.tables t WHERE t.table_schema IN :schemas ORDER BY 1, 2"
     ).bindparams(sa.bindparam("schemas", expanding=True)), {"schemas": list(DBT_SCHEMAS)}).all()
     return [_Relation(s, n, bool(v), bool(p)) for s, n, v, p in rows]

@@ -28,7 +28,7 @@ __all__ = ["PROFILE_NAME", "PROJECT_DIR", "TARGET_NAME", "BuildResult", "DbtTarg
 PROJECT_DIR = Path(__file__).resolve().parent / "dbt"
 PROFILE_NAME = "psirf"
 TARGET_NAME = "warehouse"
-PASSWORD_ENV = "DBT_ENV_SECRET_PSIRF_WAREHOUSE_PASSWORD"
+PASSWORD_ENV = "DBT_ENV_SECRET_PSIRF_WAREHOUSE_PASSWORD"  # noqa: S105 - a variable name
 """dbt never prints the value of a variable whose name starts with DBT_ENV_SECRET_."""
 
 
