@@ -325,6 +325,7 @@ def check_file(path: Path, ods_code: str, *, entity: str | None = None,
     """Validate a file without touching the warehouse; write the rejected rows with reasons to a CSV, and the
     provider feedback report (HTML, summary, CSV, Excel) to ``report_dir`` (default ``FILE.report/``)."""
     from reports.provider_feedback import write_check_report
+    from reports.safe_cells import write_csv
 
     provider = get_provider(ods_code)
     entity = entity or entity_for(path, provider)
@@ -343,7 +344,7 @@ def check_file(path: Path, ods_code: str, *, entity: str | None = None,
         files = write_check_report(result, _assess(ref, None, exc, []), report_dir)
         return result | {"report_files": files}
     rejects_csv = rejects_csv or path.with_name(path.stem + ".rejects.csv")
-    validated.issues.drop(columns=[], errors="ignore").to_csv(rejects_csv, index=False)
+    write_csv(rejects_csv, validated.issues, encoding="utf-8")
     result = summary | {"status": "passed", "encoding": ref.encoding, "rows_in": validated.rows_in,
                         "loaded": validated.loadable, "quarantined": validated.quarantined,
                         "duplicates": validated.duplicates, "rejects_file": str(rejects_csv),

@@ -21,6 +21,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from expectations.rules import DIMENSIONS, describe
 from psirf import settings
+from reports.safe_cells import write_csv, xlsx_row
 
 log = logging.getLogger(__name__)
 
@@ -185,13 +186,6 @@ def render_html(fb: Feedback, rows: pd.DataFrame, warns: pd.DataFrame) -> str:
         generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"))
 
 
-def _safe_cell(value: Any) -> Any:
-    """Text a spreadsheet would run as a formula is written as text."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "@"):
-        return "'" + value
-    return None if value is pd.NA or (isinstance(value, float) and pd.isna(value)) else value
-
-
 def write_excel(path: Path, fb: Feedback, rows: pd.DataFrame, warns: pd.DataFrame) -> None:
     from openpyxl import Workbook
     from openpyxl.styles import Font
@@ -200,23 +194,23 @@ def write_excel(path: Path, fb: Feedback, rows: pd.DataFrame, warns: pd.DataFram
     summary = book.active
     assert summary is not None
     summary.title = "Summary"
-    summary.append(["Provider", fb.provider_ods, fb.provider_name])
-    summary.append(["Load date" if fb.mode == "load" else "Checked on", fb.load_date])
+    summary.append(xlsx_row(["Provider", fb.provider_ods, fb.provider_name]))
+    summary.append(xlsx_row(["Load date" if fb.mode == "load" else "Checked on", fb.load_date]))
     summary.append([])
-    summary.append(["File", "Entity", "Status", "Rows in", "Loaded", "Held back", "Duplicates", "Message"])
+    summary.append(xlsx_row(["File", "Entity", "Status", "Rows in", "Loaded", "Held back", "Duplicates", "Message"]))
     for b in fb.batches.itertuples():
-        summary.append([Path(str(b.source_file)).name, b.entity, b.status, int(b.rows_in), int(b.loaded),
-                        int(b.quarantined), int(b.duplicates), _safe_cell(b.message if isinstance(b.message, str)
-                                                                           else None)])
+        summary.append(xlsx_row([Path(str(b.source_file)).name, b.entity, b.status, int(b.rows_in), int(b.loaded),
+                                 int(b.quarantined), int(b.duplicates),
+                                 b.message if isinstance(b.message, str) else None]))
     for cell in summary[4]:
         cell.font = Font(bold=True)
     for title, frame in (("Held back rows", rows), ("Warnings", warns)):
         sheet = book.create_sheet(title)
-        sheet.append(list(SHEET_HEADERS.values()))
+        sheet.append(xlsx_row(SHEET_HEADERS.values()))
         for cell in sheet[1]:
             cell.font = Font(bold=True)
         for record in frame.itertuples(index=False):
-            sheet.append([_safe_cell(v) for v in record])
+            sheet.append(xlsx_row(record))
         sheet.freeze_panes = "A2"
         sheet.auto_filter.ref = sheet.dimensions
         for letter, width in zip("ABCDEFGHIJ", (28, 14, 7, 12, 22, 30, 50, 30, 30, 60), strict=True):
@@ -233,7 +227,7 @@ def write_report(fb: Feedback, out_dir: Path) -> dict[str, str]:
              "csv": out_dir / f"held_back_rows_{stem}.csv", "xlsx": out_dir / f"held_back_rows_{stem}.xlsx"}
     files["html"].write_text(render_html(fb, rows, warns), encoding="utf-8")
     files["summary"].write_text(summary_text(fb), encoding="utf-8")
-    rows.map(_safe_cell).rename(columns=SHEET_HEADERS).to_csv(files["csv"], index=False, encoding="utf-8-sig")
+    write_csv(files["csv"], rows.rename(columns=SHEET_HEADERS))
     write_excel(files["xlsx"], fb, rows, warns)
     return {kind: str(path) for kind, path in files.items()}
 
