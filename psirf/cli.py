@@ -25,7 +25,7 @@ ENTITY_HELP = "incidents | safety_actions (default: from the file name and the p
 
 
 def _fail(message: str) -> None:
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code=2)
 
 
@@ -76,7 +76,9 @@ def run(provider: Annotated[list[str] | None, typer.Option("--provider", "-p", h
         as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False) -> None:
     """Load every enabled provider's new files (the nightly load without Airflow)."""
     from psirf.pipeline import enabled_providers, run_provider
+    from psirf.secrets import pseudonymisation_key
 
+    _guard(pseudonymisation_key)  # a refused key stops the run before any provider, in one line
     codes = provider or _guard(enabled_providers)
     run_id = f"cli__{uuid.uuid4()}"
     results: list[dict[str, Any]] = []
