@@ -145,6 +145,11 @@ def _extract_api(provider: Provider, run_id: str | None, extracted_at: dt.dateti
 
 
 def _work_dir(batch_id: str) -> Path:
+    """``$PSIRF_HOME/work/<batch id>``; a batch id is a UUID, so the folder is always inside ``work/``."""
+    try:
+        uuid.UUID(batch_id)
+    except ValueError:
+        raise PsirfError(f"{batch_id!r} is not a batch id (a UUID)") from None
     return settings.psirf_home() / "work" / batch_id
 
 

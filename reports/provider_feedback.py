@@ -266,7 +266,14 @@ def from_warehouse(engine: Any, provider_ods: str, run_id: str | None, warehouse
 
 
 def outbox_dir(provider_ods: str, load_date: str) -> Path:
-    return settings.psirf_home() / "outbox" / provider_ods / load_date
+    """``$PSIRF_HOME/outbox/<ODS>/<load date>/``; refuses anything but an ODS code and a date, so a report can
+    never be written outside ``$PSIRF_HOME``."""
+    from psirf.errors import ConfigError
+    from psirf.registry import ODS_CODE
+
+    if not ODS_CODE.fullmatch(provider_ods):
+        raise ConfigError(f"{provider_ods!r} is not an ODS code; the feedback report is not written")
+    return settings.psirf_home() / "outbox" / provider_ods / dt.date.fromisoformat(load_date).isoformat()
 
 
 def deliver_for_run(ods_code: str, run_id: str | None) -> dict[str, Any]:
