@@ -341,9 +341,14 @@ def check_file(path: Path, ods_code: str, *, entity: str | None = None,
                    extracted_at=utcnow().isoformat())
     summary: dict[str, Any] = {"source_file": str(path), "provider_ods": provider.ods_code, "entity": entity}
     report_dir = report_dir or path.with_name(path.stem + ".report")
+    key = pseudonymisation_key()
     try:
-        validated = transform_and_validate(ref, pseudonymisation_key())
+        validated = transform_and_validate(ref, key)
     except BatchRejected as exc:
+        if ref.rows_in == 0:  # rejected while reading: count the file's rows anyway
+            from psirf.sources import count_unreadable_rows
+
+            ref.rows_in = count_unreadable_rows(path, provider)
         result = summary | {"status": "rejected", "message": exc.problem, "rows_in": ref.rows_in, "loaded": 0,
                             "quarantined": ref.rows_in, "duplicates": 0, "encoding": ref.encoding}
         files = write_check_report(result, _assess(ref, None, exc, []), report_dir)

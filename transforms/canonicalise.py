@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 
 import pandas as pd
+from sqlalchemy import String
 
 from connectors.filedrop import RawBatch
 from psirf.errors import BatchRejected
@@ -24,6 +25,7 @@ from transforms.nhs_number import classify, describe, pseudonymise
 from transforms.profile import EntityMapping, MappingProfile
 from transforms.redact import redact_column
 from transforms.tables import BUILDERS, KEY_COLUMN
+from warehouse.models import CANONICAL_TABLES
 
 ISSUE_COLUMNS = ["source_row_number", "source_record_id", "rule_id", "field", "found", "expected"]
 _IDENTIFIER_NAME = re.compile(
@@ -220,12 +222,40 @@ def canonicalise(raw: RawBatch, profile: MappingProfile, entity: str, ctx: Batch
         pd.Series(False, index=fields.index)
     deletions = _deletions(fields[is_deletion], entity, ctx) if is_deletion.any() else None
     tables = BUILDERS[entity](fields[~is_deletion], sources, profile, ctx)
+    _check_lengths(tables, columns, issues)
     drift = "; ".join(part for part in (
         f"new columns kept in extra_attributes: {', '.join(kept)}" if kept else "",
         f"new columns dropped as possible identifiers: {', '.join(dropped)}" if dropped else "") if part) or None
     return CanonicalBatch(entity=entity, rows_in=rows_in, duplicates=duplicates, tables=tables,
                           issues=issues.frame(), source_columns=dict(columns), patient_level=patient_level,
                           deletions=deletions, schema_drift=drift, row_groups=fields[["_row", "_group"]])
+
+
+def _check_lengths(tables: dict[str, pd.DataFrame], columns: dict[str, str], issues: _Issues) -> None:
+    """A value longer than its warehouse column (a long location, reference or label) quarantines its row
+    (``text.too_long``, naming the source column and the length, not the value), rather than failing the load."""
+    for name, frame in tables.items():
+        table = CANONICAL_TABLES.get(name)
+        if table is None or frame.empty or "_row" not in frame:
+            continue
+        for column in table.columns:
+            length = getattr(column.type, "length", None)
+            if length is None or column.name not in frame or not isinstance(column.type, String):
+                continue
+            values = frame[column.name]
+            if not (pd.api.types.is_string_dtype(values.dtype) or values.dtype == object):
+                continue
+            chars = values.astype("string").str.len()
+            too_long = (chars > length).fillna(False).astype(bool)
+            if not too_long.any():
+                continue
+            fld = column.name.removesuffix("_source").removesuffix("_code")
+            source_column = columns.get(fld, columns.get(column.name, column.name))
+            found = chars.astype("Int64").astype("string") + f" characters, more than {length}"
+            ids = frame["source_record_id"] if "source_record_id" in frame else \
+                pd.Series(pd.NA, index=frame.index, dtype="string")
+            issues.add(frame["_row"], ids, too_long, "text.too_long", source_column, found,
+                       f"at most {length} characters")
 
 
 def _deletions(fields: pd.DataFrame, entity: str, ctx: BatchContext) -> pd.DataFrame:
