@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from psirf.cli_errors import fail, guard_commands
 from psirf.errors import PsirfError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -25,23 +26,7 @@ ENTITY_HELP = "incidents | safety_actions (default: from the file name and the p
 
 
 def _fail(message: str) -> None:
-    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code=2)
-
-
-def _guard(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """Run a step; a user-fixable problem (bad input, config, an unreachable warehouse) becomes one clear line."""
-    from sqlalchemy.exc import OperationalError
-
-    try:
-        return fn(*args, **kwargs)
-    except PsirfError as exc:
-        _fail(str(exc))
-    except OperationalError as exc:
-        from psirf.settings import warehouse_url
-
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
-        _fail(f"cannot connect to the warehouse at {_safe_url(warehouse_url())}: {reason}")
+    fail(message)
 
 
 def _summary_table(title: str, rows: list[dict[str, Any]]) -> Table:
@@ -65,9 +50,14 @@ def init() -> None:
     from warehouse.reference import seed_organisations
 
     url = warehouse_url()
+    providers = load_registry()
     with console.status("migrating the warehouse"):
-        _guard(upgrade, url)
-        _guard(seed_organisations, make_engine(url), _guard(load_registry))
+        upgrade(url)
+        engine = make_engine(url)
+        try:
+            seed_organisations(engine, providers)
+        finally:
+            engine.dispose()
     out.print(f"warehouse ready: {_safe_url(url)}")
 
 
@@ -78,8 +68,8 @@ def run(provider: Annotated[list[str] | None, typer.Option("--provider", "-p", h
     from psirf.pipeline import enabled_providers, run_provider
     from psirf.secrets import pseudonymisation_key
 
-    _guard(pseudonymisation_key)  # a refused key stops the run before any provider, in one line
-    codes = provider or _guard(enabled_providers)
+    pseudonymisation_key()  # a refused key stops the run before any provider, in one line
+    codes = provider or enabled_providers()
     run_id = f"cli__{uuid.uuid4()}"
     results: list[dict[str, Any]] = []
     failed: list[str] = []
@@ -126,8 +116,6 @@ def load(file: Path, provider: Annotated[str, typer.Option("--provider", "-p", h
     except BatchRejected as exc:
         result = {"source_file": str(file), "provider_ods": provider.upper(), "status": "rejected",
                   "message": exc.problem, "rows_in": None, "loaded": 0, "quarantined": None, "duplicates": 0}
-    except PsirfError as exc:
-        _fail(str(exc))
     _report(result, as_json)
     if result["status"] == "rejected":
         raise typer.Exit(code=1)
@@ -144,7 +132,7 @@ def check(file: Path, provider: Annotated[str, typer.Option("--provider", "-p", 
     from psirf.pipeline import check_file
 
     with console.status(f"checking {file.name}"):
-        result = _guard(check_file, file, provider, entity=entity, rejects_csv=rejects, report_dir=report_dir)
+        result = check_file(file, provider, entity=entity, rejects_csv=rejects, report_dir=report_dir)
     _report(result, as_json)
     if not as_json and result.get("report_files"):
         out.print(f"feedback report: {result['report_files']['html']} (with CSV and Excel of held-back rows)")
@@ -158,18 +146,14 @@ def status(limit: Annotated[int, typer.Option(help="how many recent batches")] =
            as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Show the batch ledger (most recent first) and the warehouse's row counts."""
     from psirf.settings import warehouse_url
-    from warehouse.db import make_engine
     from warehouse.ledger import provider_totals, recent_batches, table_counts
+    from warehouse.ready import open_warehouse
 
-    engine = make_engine()
+    engine = open_warehouse()
     try:
-        batches = _guard(recent_batches, engine, limit=limit, provider_ods=provider.upper() if provider else None)
+        batches = recent_batches(engine, limit=limit, provider_ods=provider.upper() if provider else None)
         totals = provider_totals(engine)
         counts = table_counts(engine)
-    except typer.Exit:
-        raise
-    except Exception as exc:  # an unmigrated warehouse is a user mistake, not a crash
-        _fail(f"cannot read the warehouse at {_safe_url(warehouse_url())} ({type(exc).__name__}); run `psirf init`")
     finally:
         engine.dispose()
     if as_json:
@@ -205,9 +189,9 @@ def _report(result: dict[str, Any], as_json: bool) -> None:
 
 def _safe_url(url: str) -> str:
     """A URL for display, without any password."""
-    from sqlalchemy.engine import make_url
+    from warehouse.ready import safe_url
 
-    return make_url(url).render_as_string(hide_password=True)
+    return safe_url(url)
 
 
 @app.command("demo-feeds")
@@ -236,6 +220,7 @@ def _register_subcommands() -> None:
     app.add_typer(quality_app, name="quality")
     for command in analytics_app.registered_commands:
         app.registered_commands.append(command)
+    guard_commands(app)  # every command: user mistakes and warehouse problems as one line, exit 2
 
 
 _register_subcommands()

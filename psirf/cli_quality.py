@@ -53,15 +53,12 @@ def scores(provider: Annotated[str, typer.Option("--provider", "-p", help="provi
            loads: Annotated[int, typer.Option(help="how many recent loads")] = 10,
            as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Score per dimension over the provider's recent loads (100 = every check passed)."""
-    from warehouse.db import make_engine
     from warehouse.dq_results import dimension_trend
+    from warehouse.ready import open_warehouse
 
-    engine = make_engine()
+    engine = open_warehouse()
     try:
         trend = dimension_trend(engine, provider.upper(), loads)
-    except Exception as exc:  # an unmigrated warehouse is a user mistake, not a crash
-        _fail(f"cannot read data-quality history ({type(exc).__name__}); run `psirf init` and load first")
-        return
     finally:
         engine.dispose()
     wide = trend.pivot_table(index=["loaded_at", "load_id"], columns="dimension", values="score").reset_index()

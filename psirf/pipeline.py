@@ -33,11 +33,11 @@ from psirf.secrets import pseudonymisation_key
 from transforms.canonicalise import BatchContext, canonicalise
 from transforms.keys import natural_keys
 from transforms.profile import MappingProfile, load_profile
-from warehouse.db import make_engine
 from warehouse.dq_results import BatchQuality, history_or_empty, recent_row_counts
 from warehouse.ledger import loaded_checksums
 from warehouse.load import LINK_TABLES, Frames, LedgerEntry, LoadResult, load_batch, record_rejection
 from warehouse.models import CANONICAL_TABLES, Quarantine
+from warehouse.ready import open_warehouse
 
 ENTITY_ORDER = ("incidents", "learning_responses", "safety_actions")  # referenced entities first
 
@@ -99,10 +99,10 @@ def extract_provider(ods_code: str, *, run_id: str | None = None, extracted_at: 
     checksum is skipped), or for an API the records changed since the stored watermark, pulled into landing."""
     provider = get_provider(ods_code)
     if provider.source_type == "rest_api":
-        return _extract_api(provider, run_id, extracted_at or utcnow(), engine or make_engine())
+        return _extract_api(provider, run_id, extracted_at or utcnow(), engine or open_warehouse())
     if not provider.feed.path.is_dir():
         raise PsirfError(f"{provider.ods_code}: feed folder {provider.feed.path} does not exist")
-    engine = engine or make_engine()
+    engine = engine or open_warehouse()
     extracted_at = extracted_at or utcnow()
     done = set().union(*(loaded_checksums(engine, provider.ods_code, e) for e in provider.feed.globs))
     found = discover(_feed(provider), skip_checksums=done)
@@ -241,7 +241,7 @@ def _ledger_entry(ref: BatchRef, started_at: dt.datetime) -> LedgerEntry:
 def load_processed(ref_dict: dict[str, Any], *, engine: Engine | None = None) -> dict[str, Any]:
     """Write one processed batch (or its rejection) to the warehouse; raises BatchRejected for a rejected one."""
     ref = BatchRef(**ref_dict)
-    engine = engine or make_engine()
+    engine = engine or open_warehouse()
     started_at = utcnow()
     quality = _staged_quality(ref.work_dir)
     if ref.status == "rejected":
@@ -280,7 +280,7 @@ def run_provider(ods_code: str, *, run_id: str | None = None, engine: Engine | N
 
     Returns one summary per batch (ledger counts, or status 'rejected' with the message).
     """
-    engine = engine or make_engine()
+    engine = engine or open_warehouse()
     key = pseudonymisation_key()
     results: list[dict[str, Any]] = []
     for ref in extract_provider(ods_code, run_id=run_id, engine=engine):
@@ -304,7 +304,7 @@ def load_file(path: Path, ods_code: str, *, entity: str | None = None, run_id: s
     """Load one file for a provider (the CLI's ``psirf load``); a file already loaded is reported as skipped."""
     provider = get_provider(ods_code)
     entity = entity or entity_for(path, provider)
-    engine = engine or make_engine()
+    engine = engine or open_warehouse()
     if not path.is_file():
         raise PsirfError(f"{path}: no such file")
     checksum = file_checksum(path)
@@ -386,7 +386,7 @@ def process_batches(refs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def load_batches(ods_code: str, processed: list[dict[str, Any]], *, engine: Engine | None = None) -> dict[str, Any]:
     """Load a provider's batches in order; a rejected one is recorded and reported after the others are loaded."""
-    engine = engine or make_engine()
+    engine = engine or open_warehouse()
     results: list[dict[str, Any]] = []
     rejected: list[str] = []
     for ref in processed:

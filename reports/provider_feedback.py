@@ -284,11 +284,11 @@ def deliver_for_run(ods_code: str, run_id: str | None) -> dict[str, Any]:
     """
     from expectations.warehouse_suites import check_provider
     from reports import email
-    from warehouse.db import make_engine
     from warehouse.dq_results import ledger_for, write_warehouse_results
+    from warehouse.ready import open_warehouse
 
     ods_code = ods_code.upper()
-    engine = make_engine()
+    engine = open_warehouse()
     try:
         if ledger_for(engine, ods_code, run_id).empty:
             return {"provider_ods": ods_code, "run_id": run_id, "delivered": [], "message": "no files in this run"}
