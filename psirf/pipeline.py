@@ -35,7 +35,7 @@ from transforms.keys import natural_keys
 from transforms.profile import MappingProfile, load_profile
 from warehouse.dq_results import BatchQuality, history_or_empty, recent_row_counts
 from warehouse.ledger import loaded_checksums
-from warehouse.load import LINK_TABLES, Frames, LedgerEntry, LoadResult, load_batch, record_rejection
+from warehouse.load import LINK_TABLES, AlreadyLoaded, Frames, LedgerEntry, LoadResult, load_batch, record_rejection
 from warehouse.models import CANONICAL_TABLES, Quarantine
 from warehouse.ready import open_warehouse
 
@@ -256,11 +256,24 @@ def load_processed(ref_dict: dict[str, Any], *, engine: Engine | None = None) ->
     ordered: dict[str, Frames] = {ref.entity: part_files(work, ref.entity)}
     ordered.update({n: part_files(work, n) for n in names if n != ref.entity})
     deleted = part_files(work, "deletions")
-    result: LoadResult = load_batch(engine, _ledger_entry(ref, started_at), ordered, part_files(work, "quarantine"),
-                                    quality, deletions={ref.entity: deleted} if deleted else None)
+    try:
+        result: LoadResult = load_batch(engine, _ledger_entry(ref, started_at), ordered,
+                                        part_files(work, "quarantine"), quality,
+                                        deletions={ref.entity: deleted} if deleted else None)
+    except AlreadyLoaded as exc:  # another load of the same file won the race: nothing was written
+        shutil.rmtree(work, ignore_errors=True)
+        _discard_landing(ref)
+        return _skipped(ref.source_file, ref.provider_ods, ref.entity, f"already loaded (same checksum) by batch "
+                                                                      f"{exc.loaded_batch_id}") | {
+            "batch_id": ref.batch_id}
     shutil.rmtree(work, ignore_errors=True)
     _discard_landing(ref)
     return result.as_dict()
+
+
+def _skipped(source_file: str, provider_ods: str, entity: str, message: str) -> dict[str, Any]:
+    return {"status": "skipped", "message": message, "source_file": source_file, "provider_ods": provider_ods,
+            "entity": entity, "rows_in": 0, "loaded": 0, "quarantined": 0, "duplicates": 0}
 
 
 def _discard_landing(ref: BatchRef) -> None:
@@ -308,10 +321,8 @@ def load_file(path: Path, ods_code: str, *, entity: str | None = None, run_id: s
     if not path.is_file():
         raise PsirfError(f"{path}: no such file")
     checksum = file_checksum(path)
-    if checksum in loaded_checksums(engine, provider.ods_code, entity):
-        return {"status": "skipped", "message": "already loaded (same checksum)", "source_file": str(path),
-                "provider_ods": provider.ods_code, "entity": entity, "rows_in": 0, "loaded": 0, "quarantined": 0,
-                "duplicates": 0}
+    if checksum in loaded_checksums(engine, provider.ods_code, entity):  # the fast path; load_batch re-checks
+        return _skipped(str(path), provider.ods_code, entity, "already loaded (same checksum)")
     source = SourceFile(path=path, entity=entity, checksum=checksum, size=path.stat().st_size)
     processed = process_batch(_ref(provider, source, run_id, utcnow()).as_dict())
     return load_processed(processed, engine=engine)

@@ -82,3 +82,15 @@ def test_an_unreachable_warehouse_is_one_line(command, export, monkeypatch):
     result = runner.invoke(app, [a.format(file=export) for a in command])
     line = _one_line(result, "cannot connect to the warehouse at postgresql+psycopg://nobody:***@127.0.0.1:9/")
     assert "secret" not in line
+
+
+def test_a_warehouse_behind_the_code_says_upgrade(export, tmp_path, monkeypatch):
+    from warehouse.migrate import downgrade, head
+
+    url = f"duckdb:///{tmp_path / 'w.duckdb'}"
+    upgrade(url)
+    downgrade(url, "0004_marts")
+    monkeypatch.setenv("PSIRF_WAREHOUSE_URL", url)
+    _one_line(runner.invoke(app, ["load", str(export), "-p", "RAJ"]),
+              f"is at migration 0004_marts, this version needs {head()}: run `psirf init` to upgrade it")
+    assert runner.invoke(app, ["init"]).exit_code == 0

@@ -24,11 +24,13 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     DateTime,
+    Index,
     Integer,
     MetaData,
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -42,6 +44,9 @@ NAMING_CONVENTION = {
 
 KEY = String(32)
 """Hashed natural key: 32 hex characters (128 bits of SHA-256)."""
+
+LOADED_CHECKSUM_INDEX = "uq_batch_ledger_loaded_checksum"
+"""One loaded batch per (provider, entity, checksum)."""
 
 
 class Base(DeclarativeBase):
@@ -230,13 +235,20 @@ class BatchLedger(Base):
     """Grain: one row per batch, i.e. one source file (or extract) of one entity for one provider.
 
     Conservation law, checked by a constraint: ``rows_in = loaded + quarantined + duplicates`` (source rows).
+    At most one *loaded* batch per (provider, entity, checksum): a unique index over loaded rows only (partial on
+    PostgreSQL; on DuckDB, which has no partial indexes, the same rule as an index whose checksum part is NULL
+    unless the batch is loaded), the backstop behind the load's per-file lock (:mod:`warehouse.locks`).
     ``inserted``/``updated``/``unchanged`` count the *records* of the batch's entity that the merge inserted,
     changed, or found identical, older (``superseded``) or already deleted; for sources with one row per
     patient, records and rows differ.
     """
 
     __tablename__ = "batch_ledger"
-    __table_args__ = (CheckConstraint("rows_in = loaded + quarantined + duplicates", name="conservation"),)
+    __table_args__ = (
+        CheckConstraint("rows_in = loaded + quarantined + duplicates", name="conservation"),
+        Index(LOADED_CHECKSUM_INDEX, "provider_ods", "entity", "checksum", unique=True,
+              postgresql_where=text("status = 'loaded'")),
+    )
 
     batch_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     run_id: Mapped[str | None] = mapped_column(String(250), comment="Airflow run id or CLI run id")
