@@ -31,11 +31,15 @@ from typing import Any
 import pendulum
 from airflow.sdk import Asset, dag, task, task_group
 
+from psirf.settings import task_timeout_seconds
+
 WAREHOUSE_POOL = "psirf_warehouse"
 """Pool of every task that opens the warehouse: 1 slot on DuckDB (one process at a time), more on PostgreSQL."""
 
 DEFAULT_ARGS = {
     "owner": "psirf-data-engineering",
+    # Every task: a hung task fails (and retries) instead of holding its slot forever (PSIRF_TASK_TIMEOUT_SECONDS).
+    "execution_timeout": timedelta(seconds=task_timeout_seconds()),
     "retries": 2,
     "retry_delay": timedelta(seconds=30),
     "retry_exponential_backoff": True,
