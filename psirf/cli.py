@@ -65,10 +65,12 @@ def init() -> None:
 def run(provider: Annotated[list[str] | None, typer.Option("--provider", "-p", help="ODS code(s); all if none")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False) -> None:
     """Load every enabled provider's new files (the nightly load without Airflow)."""
+    from psirf.cleanup import sweep_stale
     from psirf.pipeline import enabled_providers, run_provider
     from psirf.secrets import pseudonymisation_key
 
     pseudonymisation_key()  # a refused key stops the run before any provider, in one line
+    sweep_stale()  # work folders and landing files a killed run left behind
     codes = provider or enabled_providers()
     run_id = f"cli__{uuid.uuid4()}"
     results: list[dict[str, Any]] = []
@@ -107,9 +109,11 @@ def load(file: Path, provider: Annotated[str, typer.Option("--provider", "-p", h
          entity: Annotated[str | None, typer.Option(help=ENTITY_HELP)] = None,
          as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Load one file for one provider."""
+    from psirf.cleanup import sweep_stale
     from psirf.errors import BatchRejected
     from psirf.pipeline import load_file
 
+    sweep_stale()  # work folders and landing files a killed run left behind
     try:
         with console.status(f"loading {file.name}"):
             result = load_file(file, provider, entity=entity, run_id=f"cli__{uuid.uuid4()}")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
-import shutil
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from expectations.dq_checks import staged as staged_quality
 from expectations.validate import ValidatedBatch, validate
 from psirf import settings
 from psirf.chunked import ChunkedBatch, part_files, staged_tables
+from psirf.cleanup import discard_batch, discard_batches, sweep_stale
 from psirf.errors import BatchRejected, PsirfError
 from psirf.registry import Provider, get_provider, load_registry
 from psirf.secrets import pseudonymisation_key
@@ -120,28 +120,42 @@ def _with_history(ref: BatchRef, engine: Engine) -> BatchRef:
 
 def _extract_api(provider: Provider, run_id: str | None, extracted_at: dt.datetime,
                  engine: Engine) -> list[dict[str, Any]]:
+    refs: list[dict[str, Any]] = []
+    try:
+        for entity in sorted(provider.entities, key=_order):
+            _extract_entity(provider, entity, run_id, extracted_at, engine, refs)
+    except BaseException:  # a later entity failed: the landing files already written hold identifiers
+        discard_batches(refs)
+        raise
+    return refs
+
+
+def _extract_entity(provider: Provider, entity: str, run_id: str | None, extracted_at: dt.datetime,
+                    engine: Engine, refs: list[dict[str, Any]]) -> None:
+    """Pull one entity into a landing file and append its batch to ``refs`` (as soon as the file exists, so a
+    failure after it still finds the file to discard)."""
     from psirf.sources import land_api_records
     from warehouse.ledger import held_versions, watermark
 
-    refs: list[dict[str, Any]] = []
-    for entity in sorted(provider.entities, key=_order):
-        batch_id = str(uuid.uuid4())
-        def held(ids: list[str], entity: str = entity) -> dict[str, dt.datetime | None]:
-            return held_versions(engine, provider.ods_code, entity, ids)
+    batch_id = str(uuid.uuid4())
 
-        landed = land_api_records(provider, entity, watermark(engine, provider.ods_code, entity),
-                                  provider.feed.path, batch_id, held)
-        if landed is None:
-            continue
-        if landed.checksum in loaded_checksums(engine, provider.ods_code, entity):
-            landed.path.unlink(missing_ok=True)  # a full extract identical to one already loaded
-            continue
-        ref = BatchRef(batch_id=batch_id, run_id=run_id, provider_ods=provider.ods_code, entity=entity,
-                       profile=provider.profile, source_file=str(landed.path), checksum=landed.checksum,
-                       extracted_at=extracted_at.isoformat(), repeated=landed.repeated,
-                       watermark=landed.watermark.isoformat() if landed.watermark else None)
-        refs.append(_with_history(ref, engine).as_dict())
-    return refs
+    def held(ids: list[str]) -> dict[str, dt.datetime | None]:
+        return held_versions(engine, provider.ods_code, entity, ids)
+
+    landed = land_api_records(provider, entity, watermark(engine, provider.ods_code, entity),
+                              provider.feed.path, batch_id, held)
+    if landed is None:
+        return
+    ref = BatchRef(batch_id=batch_id, run_id=run_id, provider_ods=provider.ods_code, entity=entity,
+                   profile=provider.profile, source_file=str(landed.path), checksum=landed.checksum,
+                   extracted_at=extracted_at.isoformat(), repeated=landed.repeated,
+                   watermark=landed.watermark.isoformat() if landed.watermark else None)
+    refs.append(ref.as_dict())
+    if landed.checksum in loaded_checksums(engine, provider.ods_code, entity):
+        landed.path.unlink(missing_ok=True)  # a full extract identical to one already loaded
+        refs.pop()
+        return
+    refs[-1] = _with_history(ref, engine).as_dict()
 
 
 def _work_dir(batch_id: str) -> Path:
@@ -179,9 +193,20 @@ def _assess(ref: BatchRef, validated: ValidatedBatch | None, rejection: BatchRej
                   history=history, known_orgs=known_organisations())
 
 
-def process_batch(ref_dict: dict[str, Any], *, key: bytes | None = None) -> dict[str, Any]:
+def process_batch(ref_dict: dict[str, Any], *, key: bytes | None = None,
+                  cleanup_on_failure: bool = True) -> dict[str, Any]:
     """Transform and validate one batch, chunk by chunk (:mod:`psirf.chunked`), staging the results and their
-    data-quality results under the batch's work folder for :func:`load_processed`."""
+    data-quality results under the batch's work folder for :func:`load_processed`. When it fails, the batch's
+    files go too (:func:`psirf.cleanup.discard_batch`) unless ``cleanup_on_failure`` is off (a retry follows)."""
+    try:
+        return _process_batch(ref_dict, key)
+    except BaseException:
+        if cleanup_on_failure:
+            discard_batch(ref_dict)
+        raise
+
+
+def _process_batch(ref_dict: dict[str, Any], key: bytes | None) -> dict[str, Any]:
     from psirf.sources import iter_batch
 
     ref = BatchRef(**ref_dict)
@@ -238,16 +263,30 @@ def _ledger_entry(ref: BatchRef, started_at: dt.datetime) -> LedgerEntry:
                        watermark=dt.datetime.fromisoformat(ref.watermark) if ref.watermark else None)
 
 
-def load_processed(ref_dict: dict[str, Any], *, engine: Engine | None = None) -> dict[str, Any]:
-    """Write one processed batch (or its rejection) to the warehouse; raises BatchRejected for a rejected one."""
+def load_processed(ref_dict: dict[str, Any], *, engine: Engine | None = None,
+                   cleanup_on_failure: bool = True) -> dict[str, Any]:
+    """Write one processed batch (or its rejection) to the warehouse; raises BatchRejected for a rejected one.
+
+    The batch's work folder and REST landing file are removed once it is loaded, rejected or found already loaded,
+    and when the load fails, unless ``cleanup_on_failure`` is off (a retry follows)."""
+    try:
+        return _load_processed(ref_dict, engine)
+    except BatchRejected:
+        discard_batch(ref_dict)
+        raise
+    except BaseException:
+        if cleanup_on_failure:
+            discard_batch(ref_dict)
+        raise
+
+
+def _load_processed(ref_dict: dict[str, Any], engine: Engine | None) -> dict[str, Any]:
     ref = BatchRef(**ref_dict)
     engine = engine or open_warehouse()
     started_at = utcnow()
     quality = _staged_quality(ref.work_dir)
     if ref.status == "rejected":
         record_rejection(engine, _ledger_entry(ref, started_at), ref.message or "rejected", quality)
-        if ref.work_dir:
-            shutil.rmtree(ref.work_dir, ignore_errors=True)
         raise BatchRejected(ref.source_file, ref.message or "rejected")
     if ref.status != "processed" or not ref.work_dir:
         raise PsirfError(f"batch {ref.batch_id} ({ref.source_file}) has not been processed (status {ref.status})")
@@ -261,25 +300,17 @@ def load_processed(ref_dict: dict[str, Any], *, engine: Engine | None = None) ->
                                         part_files(work, "quarantine"), quality,
                                         deletions={ref.entity: deleted} if deleted else None)
     except AlreadyLoaded as exc:  # another load of the same file won the race: nothing was written
-        shutil.rmtree(work, ignore_errors=True)
-        _discard_landing(ref)
+        discard_batch(ref_dict)
         return _skipped(ref.source_file, ref.provider_ods, ref.entity, f"already loaded (same checksum) by batch "
                                                                       f"{exc.loaded_batch_id}") | {
             "batch_id": ref.batch_id}
-    shutil.rmtree(work, ignore_errors=True)
-    _discard_landing(ref)
+    discard_batch(ref_dict)  # the landing file still holds identifiers: it goes once the batch is in
     return result.as_dict()
 
 
 def _skipped(source_file: str, provider_ods: str, entity: str, message: str) -> dict[str, Any]:
     return {"status": "skipped", "message": message, "source_file": source_file, "provider_ods": provider_ods,
             "entity": entity, "rows_in": 0, "loaded": 0, "quarantined": 0, "duplicates": 0}
-
-
-def _discard_landing(ref: BatchRef) -> None:
-    """A REST landing file still holds identifiers: delete it once its batch is in the warehouse."""
-    if get_provider(ref.provider_ods).source_type == "rest_api":
-        Path(ref.source_file).unlink(missing_ok=True)
 
 
 def _staged_quality(work_dir: str | None) -> BatchQuality | None:
@@ -296,14 +327,19 @@ def run_provider(ods_code: str, *, run_id: str | None = None, engine: Engine | N
     engine = engine or open_warehouse()
     key = pseudonymisation_key()
     results: list[dict[str, Any]] = []
-    for ref in extract_provider(ods_code, run_id=run_id, engine=engine):
-        processed = process_batch(ref, key=key)
-        try:
-            results.append(load_processed(processed, engine=engine))
-        except BatchRejected as exc:
-            results.append({**_summary_of(processed), "status": "rejected", "message": exc.problem})
-        if on_batch is not None:
-            on_batch(results[-1])
+    refs = extract_provider(ods_code, run_id=run_id, engine=engine)
+    try:
+        for ref in refs:
+            processed = process_batch(ref, key=key)
+            try:
+                results.append(load_processed(processed, engine=engine))
+            except BatchRejected as exc:
+                results.append({**_summary_of(processed), "status": "rejected", "message": exc.problem})
+            if on_batch is not None:
+                on_batch(results[-1])
+    except BaseException:  # the batches not reached yet still have their landing files: nothing must linger
+        discard_batches(refs)
+        raise
     return results
 
 
@@ -379,6 +415,13 @@ def enabled_providers() -> list[str]:
     return [p.ods_code for p in load_registry() if p.enabled]
 
 
+def start_run() -> list[str]:
+    """The first step of a run: sweep what killed runs left behind (:func:`psirf.cleanup.sweep_stale`), then the
+    enabled providers."""
+    sweep_stale()
+    return enabled_providers()
+
+
 # --- the DAG's per-provider steps: lists of batches in, lists out (XCom-sized) ---------------------------------
 
 def naive_utc(moment: Any) -> dt.datetime:
@@ -390,22 +433,34 @@ def naive_utc(moment: Any) -> dt.datetime:
     return dt.datetime(moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second)
 
 
-def process_batches(refs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    key = pseudonymisation_key() if refs else b""
-    return [process_batch(ref, key=key) for ref in refs]
+def process_batches(refs: list[dict[str, Any]], *, cleanup_on_failure: bool = True) -> list[dict[str, Any]]:
+    """Process a provider's batches; on failure every batch's files go (``cleanup_on_failure``: no retry follows)."""
+    try:
+        key = pseudonymisation_key() if refs else b""
+        return [process_batch(ref, key=key, cleanup_on_failure=cleanup_on_failure) for ref in refs]
+    except BaseException:
+        if cleanup_on_failure:
+            discard_batches(refs)
+        raise
 
 
-def load_batches(ods_code: str, processed: list[dict[str, Any]], *, engine: Engine | None = None) -> dict[str, Any]:
+def load_batches(ods_code: str, processed: list[dict[str, Any]], *, engine: Engine | None = None,
+                 cleanup_on_failure: bool = True) -> dict[str, Any]:
     """Load a provider's batches in order; a rejected one is recorded and reported after the others are loaded."""
-    engine = engine or open_warehouse()
     results: list[dict[str, Any]] = []
     rejected: list[str] = []
-    for ref in processed:
-        try:
-            results.append(load_processed(ref, engine=engine))
-        except BatchRejected as exc:
-            rejected.append(str(exc))
-            results.append({**_summary_of(ref), "status": "rejected", "message": exc.problem})
+    try:
+        engine = engine or open_warehouse()
+        for ref in processed:
+            try:
+                results.append(load_processed(ref, engine=engine, cleanup_on_failure=cleanup_on_failure))
+            except BatchRejected as exc:
+                rejected.append(str(exc))
+                results.append({**_summary_of(ref), "status": "rejected", "message": exc.problem})
+    except BaseException:
+        if cleanup_on_failure:
+            discard_batches(processed)
+        raise
     provider = ods_code
     totals = {k: sum(int(r.get(k) or 0) for r in results) for k in ("rows_in", "loaded", "quarantined", "duplicates")}
     if rejected:

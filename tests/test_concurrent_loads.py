@@ -126,28 +126,10 @@ def _run_two(args: list[str], env: dict[str, str], engine: sa.Engine) -> list[su
     return done
 
 
-@pytest.fixture
-def pg():
-    """A fresh, migrated PostgreSQL warehouse: ``(url, engine)`` (these races need real processes)."""
-    from tests.conftest import _pg_database
-    from warehouse.db import make_engine
-    from warehouse.migrate import upgrade
-
-    databases = _pg_database()
-    url = next(databases)
-    engine = make_engine(url)
-    try:
-        upgrade(engine)
-        yield url, engine
-    finally:
-        engine.dispose()
-        databases.close()
-
-
 @pytest.mark.slow
 @pytest.mark.postgres
-def test_two_psirf_load_processes_on_postgresql(env, tmp_path, pg):
-    warehouse_url, migrated_engine = pg
+def test_two_psirf_load_processes_on_postgresql(env, tmp_path, pg_warehouse):
+    warehouse_url, migrated_engine = pg_warehouse
     path = _export(tmp_path)
     child_env = os.environ | {"PSIRF_WAREHOUSE_URL": warehouse_url}
     done = _run_two(["load", str(path), "--provider", "RAJ", "--json"], child_env, migrated_engine)
@@ -160,8 +142,8 @@ def test_two_psirf_load_processes_on_postgresql(env, tmp_path, pg):
 
 @pytest.mark.slow
 @pytest.mark.postgres
-def test_two_rest_runs_of_one_provider_on_postgresql(demo_estate, pg):
-    warehouse_url, migrated_engine = pg
+def test_two_rest_runs_of_one_provider_on_postgresql(demo_estate, pg_warehouse):
+    warehouse_url, migrated_engine = pg_warehouse
     home, _, _ = demo_estate
     child_env = os.environ | {"PSIRF_WAREHOUSE_URL": warehouse_url}
     done = _run_two(["run", "--provider", "R1L", "--json"], child_env, migrated_engine)
