@@ -41,7 +41,7 @@ from warehouse.views import VIEWS
 __all__ = ["RESTRICTED_COLUMNS", "AccessError", "Roles", "apply_access", "drop_access", "free_text_columns",
            "role_prefix", "roles_for"]
 
-RESTRICTED_COLUMNS = frozenset({"patient_pseudo_id", "owner_role", "location_exact_source"})
+RESTRICTED_COLUMNS = frozenset({"patient_pseudo_id", "owner_role", "location_exact_source", "local_reference"})
 """Not free-text typed, but withheld from analysts: the patient pseudonym, and short text fields that may name
 a person or a place."""
 

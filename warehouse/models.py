@@ -235,15 +235,15 @@ class BatchLedger(Base):
     """Grain: one row per batch, i.e. one source file (or extract) of one entity for one provider.
 
     Conservation law, checked by a constraint: ``rows_in = loaded + quarantined + duplicates`` (source rows).
-    At most one *loaded* batch per (provider, entity, checksum): a unique index over loaded rows only (partial on
-    PostgreSQL; on DuckDB, which has no partial indexes, the same rule as an index whose checksum part is NULL
-    unless the batch is loaded), the backstop behind the load's per-file lock (:mod:`warehouse.locks`).
     ``inserted``/``updated``/``unchanged`` count the *records* of the batch's entity that the merge inserted,
     changed, or found identical, older (``superseded``) or already deleted; for sources with one row per
     patient, records and rows differ.
     """
 
     __tablename__ = "batch_ledger"
+    # At most one *loaded* batch per (provider, entity, checksum): a unique index over loaded rows only (partial on
+    # PostgreSQL; on DuckDB, which has no partial indexes, an index whose checksum part is NULL unless the batch is
+    # loaded: migration 0005), the backstop behind the load's per-file lock (warehouse.locks).
     __table_args__ = (
         CheckConstraint("rows_in = loaded + quarantined + duplicates", name="conservation"),
         Index(LOADED_CHECKSUM_INDEX, "provider_ods", "entity", "checksum", unique=True,
