@@ -16,6 +16,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from psirf.errors import PsirfError
 
@@ -28,7 +29,7 @@ checked before they start. ``init`` creates the warehouse; ``check`` never opens
 
 def fail(message: str) -> None:
     """Print ``error: <message>`` on one line (never wrapped) and exit 2."""
-    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True, markup=True)
+    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code=2)
 
 

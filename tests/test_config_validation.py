@@ -96,6 +96,10 @@ def test_the_cli_refuses_a_bad_registry_in_one_line(tmp_path, monkeypatch):
     monkeypatch.setenv("PSIRF_REGISTRY", str(_registry(tmp_path, ods="../../EVL")))
     monkeypatch.setenv("PSIRF_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("PSIRF_PSEUDONYMISATION_KEY", "TEST-ONLY-key-for-pseudonymisation-tests-0123")
+    from warehouse.migrate import upgrade
+
+    monkeypatch.setenv("PSIRF_WAREHOUSE_URL", f"duckdb:///{tmp_path / 'w.duckdb'}")
+    upgrade(f"duckdb:///{tmp_path / 'w.duckdb'}")
     result = CliRunner().invoke(app, ["run"])
     assert result.exit_code == 2, result.output
     assert len(result.output.strip().splitlines()) == 1 and "'../../EVL' is not an ODS code" in result.output
