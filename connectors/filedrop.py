@@ -1,8 +1,13 @@
 """CSV file-drop connector: finds a provider's export files and reads them into raw string tables.
 
-Datix-style listing exports arrive as Windows-1252 or UTF-8 (with or without a byte-order mark), with quoted
-free text that spans lines. The connector detects and records the encoding, never guesses a value's meaning,
-and keeps every cell as the exact string sent: interpretation is the transform's job.
+Datix-style listing exports arrive as Windows-1252 or UTF-8 (with or without a byte-order mark), or as UTF-16 with
+a byte-order mark, tab-delimited (what Excel's "Unicode Text" save writes), with quoted free text that spans lines.
+The connector detects and records the encoding and the delimiter, never guesses a value's meaning, and keeps every
+cell as the exact string sent: interpretation is the transform's job.
+
+A narrative can be long: a field of up to ``PSIRF_MAX_FIELD_CHARS`` characters (default 1 MiB) is read; a longer
+one quarantines its row alone (``field.too_long``), not the file. Only a field beyond the parser's hard limit
+(:data:`CSV_HARD_LIMIT`, far beyond any narrative) rejects the file.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +25,17 @@ import pandas as pd
 from psirf.errors import BatchRejected
 
 UTF8_BOM = b"\xef\xbb\xbf"
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+CSV_HARD_LIMIT = 64 * 1024 * 1024
+"""The CSV parser's own field limit (characters): a field beyond it cannot be read at all, and rejects the file."""
+
+
+def max_field_chars() -> int:
+    """``PSIRF_MAX_FIELD_CHARS`` (default 1,048,576): the longest field loaded; a longer one quarantines its row."""
+    value = int(os.environ.get("PSIRF_MAX_FIELD_CHARS", str(1024 * 1024)))
+    if not 1 <= value < CSV_HARD_LIMIT:
+        raise ValueError(f"PSIRF_MAX_FIELD_CHARS must be between 1 and {CSV_HARD_LIMIT - 1}, not {value}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -75,10 +92,19 @@ def discover(config: FileDropConfig, skip_checksums: Iterable[str] = ()) -> list
 
 
 def detect_encoding(data: bytes, source: str) -> str:
-    """``utf-8-sig`` when a BOM is present, else ``utf-8`` if it decodes strictly, else ``cp1252`` if that does.
+    """``utf-8-sig`` or ``utf-16`` when a byte-order mark says so, else ``utf-8`` if it decodes strictly, else
+    ``cp1252`` if that does.
 
-    A file that is none of these is rejected rather than decoded with replacement characters.
+    A file that is none of these is rejected rather than decoded with replacement characters, naming the
+    encodings tried.
     """
+    if data.startswith(UTF16_BOMS):
+        try:
+            data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise BatchRejected(source, f"starts with a UTF-16 byte-order mark but is not valid UTF-16 (byte offset "
+                                        f"{exc.start}); re-export it as UTF-8 or as Unicode Text") from None
+        return "utf-16"
     if data.startswith(UTF8_BOM):
         try:
             data.decode("utf-8-sig")
@@ -95,8 +121,9 @@ def detect_encoding(data: bytes, source: str) -> str:
         data.decode("cp1252")
         return "cp1252"
     except UnicodeDecodeError as exc:
-        raise BatchRejected(source, f"cannot be decoded as UTF-8 or Windows-1252 (byte 0x{data[exc.start]:02x} "
-                                    f"at offset {exc.start}); re-export it as UTF-8") from None
+        raise BatchRejected(source, f"cannot be decoded as UTF-8, Windows-1252 or UTF-16 with a byte-order mark "
+                                    f"(byte 0x{data[exc.start]:02x} at offset {exc.start} is not Windows-1252); "
+                                    f"re-export it as UTF-8") from None
 
 
 _BLOCK = 1 << 20
@@ -111,14 +138,19 @@ def sniff_encoding(path: Path) -> str:
     with path.open("rb") as fh:
         head = fh.read(len(UTF8_BOM))
     has_text = False
-    for encoding in (("utf-8-sig",) if head == UTF8_BOM else ("utf-8", "cp1252")):
+    if head.startswith(UTF16_BOMS):
+        candidates: tuple[str, ...] = ("utf-16",)
+    elif head == UTF8_BOM:
+        candidates = ("utf-8-sig",)
+    else:
+        candidates = ("utf-8", "cp1252")
+    for encoding in candidates:
         decoder = codecs.getincrementaldecoder(encoding)("strict")
         try:
             with path.open("rb") as fh:
                 while block := fh.read(_BLOCK):
-                    has_text = has_text or bool(block.strip())
-                    decoder.decode(block)
-                decoder.decode(b"", final=True)
+                    has_text = bool(decoder.decode(block).strip()) or has_text
+                has_text = bool(decoder.decode(b"", final=True).strip()) or has_text
         except UnicodeDecodeError:
             continue
         if not has_text:
@@ -131,8 +163,25 @@ def _lines(path: Path, encoding: str, source: str) -> Iterator[str]:
     with path.open(encoding=encoding, newline="") as fh:
         for line in fh:
             if "\x00" in line:
-                raise BatchRejected(source, "contains NUL bytes: this is not a text CSV export")
+                hint = ("it looks like UTF-16 without a byte-order mark (Excel's Unicode Text has one): re-export it "
+                        "as UTF-8 or Unicode Text" if encoding in ("utf-8", "cp1252")
+                        else "this is not a text CSV export")
+                raise BatchRejected(source, f"contains NUL bytes when read as {_ENCODING_NAMES[encoding]}: {hint}")
             yield line
+
+
+_ENCODING_NAMES = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8 (with a byte-order mark)", "cp1252": "Windows-1252",
+                   "utf-16": "UTF-16"}
+
+
+def sniff_delimiter(header_line: str) -> str:
+    """Tab when the header line has more tabs than commas (Excel's Unicode Text is tab-delimited), else comma."""
+    return "\t" if header_line.count("\t") > header_line.count(",") else ","
+
+
+def _first_line(path: Path, encoding: str) -> str:
+    with path.open(encoding=encoding, newline="") as fh:
+        return fh.readline()
 
 
 def iter_csv(path: Path, chunk_rows: int | None = None, group_column: str | None = None) -> Iterator[RawBatch]:
@@ -145,7 +194,11 @@ def iter_csv(path: Path, chunk_rows: int | None = None, group_column: str | None
     """
     source = str(path)
     encoding = sniff_encoding(path)
-    reader = csv.reader(_lines(path, encoding, source), strict=False)
+    limit = max_field_chars()
+    if csv.field_size_limit() < CSV_HARD_LIMIT:
+        csv.field_size_limit(CSV_HARD_LIMIT)
+    reader = csv.reader(_lines(path, encoding, source), strict=False,
+                        delimiter=sniff_delimiter(_first_line(path, encoding)))
     try:
         header = next(reader)
     except StopIteration:
@@ -160,6 +213,7 @@ def iter_csv(path: Path, chunk_rows: int | None = None, group_column: str | None
     def batch(rows: list[list[str]], numbers: list[int], malformed: list[tuple[int, str, str]]) -> RawBatch:
         frame = pd.DataFrame(rows, columns=columns, dtype="string") if rows else pd.DataFrame(
             {c: pd.Series(dtype="string") for c in columns})
+        frame, numbers, malformed = _hold_back_long_fields(frame, numbers, malformed, limit)
         return RawBatch(source_file=source, encoding=encoding, columns=columns, frame=frame, row_numbers=numbers,
                         malformed=malformed)
 
@@ -191,9 +245,54 @@ def iter_csv(path: Path, chunk_rows: int | None = None, group_column: str | None
                 yielded = True
                 rows, row_numbers, malformed = rows[cut:], row_numbers[cut:], []
     except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            raise BatchRejected(source, f"near row {row_number + 1} a field is longer than {CSV_HARD_LIMIT:,} "
+                                        f"characters: not an incident export") from None
         raise BatchRejected(source, f"is not valid CSV near row {row_number + 1}: {exc}") from None
     if rows or malformed or not yielded:
         yield batch(rows, row_numbers, malformed)
+
+
+def _hold_back_long_fields(frame: pd.DataFrame, numbers: list[int], malformed: list[tuple[int, str, str]],
+                           limit: int) -> tuple[pd.DataFrame, list[int], list[tuple[int, str, str]]]:
+    """Rows with a field longer than ``limit`` characters move to ``malformed`` (quarantined with
+    ``field.too_long``, naming the column and the length, never the value); found column-wise."""
+    if frame.empty:
+        return frame, numbers, malformed
+    lengths = pd.DataFrame({c: frame[c].str.len() for c in frame.columns}).fillna(0)
+    too_long = lengths > limit
+    bad = too_long.any(axis=1).to_numpy()
+    if not bad.any():
+        return frame, numbers, malformed
+    held = list(malformed)
+    for i in bad.nonzero()[0].tolist():
+        column = str(too_long.columns[too_long.iloc[i].to_numpy().argmax()])
+        held.append((numbers[i], "field.too_long", f"column {column!r} has {int(lengths.iloc[i][column]):,} "
+                                                   f"characters, more than the limit of {limit:,}"))
+    keep = ~bad
+    return (frame[keep].reset_index(drop=True), [n for n, k in zip(numbers, keep.tolist(), strict=True) if k],
+            held)
+
+
+def count_rows_leniently(path: Path) -> int:
+    """Data rows in a CSV file that could not be read properly (undecodable, NUL bytes, broken quoting), so the
+    ledger still counts every row of a rejected batch: decoded with replacement characters, NUL bytes dropped,
+    parsed without limits, blank lines skipped; physical lines when even that fails. Header excluded."""
+    data = path.read_bytes()
+    if data.startswith(UTF16_BOMS):
+        text = data.decode("utf-16", errors="replace")
+    else:
+        text = data.decode("utf-8-sig", errors="replace")
+    text = text.replace("\x00", "")
+    lines = text.splitlines()
+    if csv.field_size_limit() < CSV_HARD_LIMIT:
+        csv.field_size_limit(CSV_HARD_LIMIT)
+    try:
+        records = sum(1 for r in csv.reader(lines, delimiter=sniff_delimiter(lines[0] if lines else ""))
+                      if any(cell.strip() for cell in r))
+    except csv.Error:
+        records = sum(1 for line in lines if line.strip())
+    return max(records - 1, 0)
 
 
 def read_csv(path: Path) -> RawBatch:

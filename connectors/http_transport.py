@@ -4,7 +4,11 @@ Why a shared transport: every vendor API fails the same ways (rate limits, 5xx b
 pages with status 200, expired tokens). Handling them once, with urllib3's ``Retry`` on a ``requests`` session,
 keeps per-endpoint specs tiny and the behaviour identical for every provider:
 
-- every request carries ``timeout=(connect, read)``;
+- every request carries ``timeout=(connect, read)``, and the whole extract has a deadline (:class:`Deadline`,
+  ``[provider.api.timeouts] total``): no attempt, retry wait or next page starts past it, and each attempt's
+  timeouts are cut to the time left, so a provider API that hangs fails the extract within its deadline
+  (:class:`ApiDeadlineExceeded`, naming provider, endpoint and how long it waited) instead of holding the task for
+  every retry's read timeout;
 - 429/500/502/503/504 and connection/read errors are retried up to ``max_retries`` with exponential backoff and
   jitter (capped at ``backoff_max``); 429 and 503 wait for ``Retry-After`` instead (capped at ``max_retry_after``);
 - 401/403 are never retried: ``ApiAuthError`` names the provider and the connection to fix (an OAuth2 token is
@@ -20,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
@@ -28,6 +33,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError, ProtocolError, ReadTimeoutError
 from urllib3.util.retry import Retry
+from urllib3.util.timeout import Timeout
 
 from connectors.credentials import Credentials, env_var_name
 from psirf.errors import ConfigError, PsirfError
@@ -65,6 +71,46 @@ class ApiAuthError(ApiError):
     retryable = False
 
 
+class ApiDeadlineExceeded(ApiError):
+    """The extract did not finish within its overall deadline; nothing from it is landed or loaded."""
+
+
+class Deadline:
+    """A time budget for one extract, on the monotonic clock."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.started = time.monotonic()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def remaining(self) -> float:
+        return self.seconds - self.elapsed()
+
+
+class _DeadlineReached(Exception):
+    """Raised inside urllib3 (a timeout clone or a retry) when the extract's deadline has passed; the transport turns
+    it into :class:`ApiDeadlineExceeded`. Deliberately not an ``OSError``/urllib3 error, so nothing retries it."""
+
+
+class _DeadlineTimeout(Timeout):
+    """urllib3 clones a request's ``Timeout`` for every attempt, retries included: each clone gets the configured
+    connect/read timeouts cut to the time left before the deadline, and none is made once it has passed."""
+
+    def __init__(self, connect: float, read: float, deadline: Deadline) -> None:
+        super().__init__(connect=connect, read=read)
+        self._deadline = deadline
+
+    def clone(self) -> Timeout:
+        left = self._deadline.remaining()
+        if left <= 0:
+            raise _DeadlineReached
+        connect = min(float(self._connect), left) if isinstance(self._connect, int | float) else left
+        read = min(float(self._read), left) if isinstance(self._read, int | float) else left
+        return Timeout(connect=connect, read=read, total=left)
+
+
 @dataclass(frozen=True)
 class _Counter:
     """Counts HTTP attempts across urllib3's internal retries (thread-safe: one extract may share it)."""
@@ -85,9 +131,12 @@ class _CountingRetry(Retry):
     """``Retry`` that counts and logs every retry, so operators see rate limiting and outages in the task log."""
 
     counter: _Counter | None = None
+    deadline: Deadline | None = None
 
     def increment(self, method: str | None = None, url: str | None = None, response: Any = None,
                   error: Exception | None = None, _pool: Any = None, _stacktrace: Any = None) -> _CountingRetry:
+        if self.deadline is not None and self.deadline.remaining() <= 0:
+            raise _DeadlineReached
         new = super().increment(method, url, response, error, _pool, _stacktrace)
         if self.counter is not None:
             self.counter.add()
@@ -95,6 +144,15 @@ class _CountingRetry(Retry):
         path = (url or "").split("?", 1)[0]
         log.warning("%s %s: %s, retrying (%s retries left)", method, path, why, new.total)
         return new
+
+    def sleep(self, response: Any = None) -> None:
+        """Wait before the next attempt, unless the wait would end past the deadline: then give up now."""
+        if self.deadline is not None:
+            retry_after = self.get_retry_after(response) if self.respect_retry_after_header and response else None
+            wait = retry_after if retry_after is not None else self.get_backoff_time()
+            if wait >= self.deadline.remaining():
+                raise _DeadlineReached
+        super().sleep(response)
 
 
 def strip_query(url: str) -> str:
@@ -112,12 +170,14 @@ def join_url(base_url: str, path: str) -> str:
 class HttpTransport:
     """A session for one extract: auth headers, retries, timeouts, JSON decoding and error mapping."""
 
-    def __init__(self, config: RestApiConfig, credentials: Credentials | None, base_url: str) -> None:
+    def __init__(self, config: RestApiConfig, credentials: Credentials | None, base_url: str,
+                 deadline: Deadline | None = None) -> None:
         self.config = config
         self.provider = config.provider_ods
         self.credentials = credentials
         self.base_url = base_url
         self.timeout = (config.transport.connect_timeout, config.transport.read_timeout)
+        self.deadline = deadline
         self._counter = _Counter(threading.Lock(), [0])
         self._token: str | None = None
         self.session = requests.Session()
@@ -133,7 +193,7 @@ class HttpTransport:
 
     def _retry(self) -> Retry:
         t = self.config.transport
-        retry_cls = type("_ExtractRetry", (_CountingRetry,), {"counter": self._counter})
+        retry_cls = type("_ExtractRetry", (_CountingRetry,), {"counter": self._counter, "deadline": self.deadline})
         return retry_cls(
             total=t.max_retries, connect=t.max_retries, read=t.max_retries, status=t.max_retries, other=0,
             redirect=5, allowed_methods=frozenset({"GET", "POST"}), status_forcelist=RETRY_STATUSES,
@@ -181,10 +241,24 @@ class HttpTransport:
     def _send(self, method: str, url: str, entity: str, **kwargs: Any) -> requests.Response:
         where = self.where(entity, method, url)
         self._counter.add()
+        timeout: Any = self.timeout
+        if self.deadline is not None:
+            timeout = _DeadlineTimeout(*self.timeout, deadline=self.deadline)
         try:
-            return self.session.request(method, url, timeout=self.timeout, **kwargs)
+            return self.session.request(method, url, timeout=timeout, **kwargs)
+        except _DeadlineReached:
+            raise self.deadline_exceeded(where) from None
         except requests.exceptions.RequestException as exc:
+            if self.deadline is not None and self.deadline.remaining() <= 0:
+                raise self.deadline_exceeded(where) from None
             raise ApiError(self.provider, where, self._describe_failure(exc)) from None
+
+    def deadline_exceeded(self, where: str) -> ApiDeadlineExceeded:
+        assert self.deadline is not None
+        return ApiDeadlineExceeded(
+            self.provider, where, f"the extract did not finish within its deadline of {self.deadline.seconds:g} s "
+                                  f"(waited {self.deadline.elapsed():.1f} s; [provider.api.timeouts] total); nothing "
+                                  f"was landed or loaded")
 
     def _describe_failure(self, exc: requests.exceptions.RequestException) -> str:
         """Name the timeout or connection problem; the retry count makes clear we already tried again."""

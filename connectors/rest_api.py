@@ -39,7 +39,8 @@ Registry shape (every key but ``endpoints.<entity>.path`` / ``primary_key`` is o
     max_pages = 100000
     [provider.api.timeouts]
     connect = 5.0
-    read = 30.0
+    read = 30.0                          # each of these per request attempt ...
+    total = 900.0                        # ... and the whole extract of one entity, every page and retry included
     [provider.api.retry]
     max_retries = 5
     backoff_factor = 0.5                 # waits 0, 2x, 4x, ... this many seconds, plus jitter
@@ -72,11 +73,12 @@ import requests
 
 from connectors.credentials import Credentials, resolve
 from connectors.filedrop import RawBatch
-from connectors.http_transport import ApiAuthError, ApiError, HttpTransport, join_url
+from connectors.http_transport import ApiAuthError, ApiDeadlineExceeded, ApiError, Deadline, HttpTransport, join_url
 from psirf.errors import ConfigError
 
 __all__ = [
-    "AUTH_TYPES", "ENTITIES", "PAGINATION_STYLES", "ApiAuthError", "ApiError", "ApiExtract", "AuthConfig",
+    "AUTH_TYPES", "ENTITIES", "PAGINATION_STYLES", "ApiAuthError", "ApiDeadlineExceeded", "ApiError", "ApiExtract",
+    "AuthConfig",
     "EndpointConfig", "PaginationConfig", "RestApiConfig", "TransportConfig", "extract", "format_since",
     "parse_cursor", "records_to_raw_batch",
 ]
@@ -272,6 +274,7 @@ class TransportConfig:
 
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
+    total_timeout: float = 900.0  # the whole extract of one entity (keep it below PSIRF_TASK_TIMEOUT_SECONDS)
     max_retries: int = 5
     backoff_factor: float = 0.5
     backoff_jitter: float = 0.5
@@ -307,13 +310,14 @@ class RestApiConfig:
             raise t.error(f"base_url must start with http:// or https://, got {base_url!r}")
         pag_raw = t.raw.get("pagination", {})
         PaginationConfig.from_dict(ods, pag_raw)  # validate the shared defaults once, with their own table name
-        timeouts = _Table(ods, "provider.api.timeouts", t.raw.get("timeouts"), {"connect", "read"})
+        timeouts = _Table(ods, "provider.api.timeouts", t.raw.get("timeouts"), {"connect", "read", "total"})
         retry = _Table(ods, "provider.api.retry", t.raw.get("retry"),
                        {"max_retries", "backoff_factor", "backoff_jitter", "backoff_max", "max_retry_after"})
         d = TransportConfig()
         transport = TransportConfig(
             connect_timeout=timeouts.number("connect", d.connect_timeout, minimum=0.001),
             read_timeout=timeouts.number("read", d.read_timeout, minimum=0.001),
+            total_timeout=timeouts.number("total", d.total_timeout, minimum=0.001),
             max_retries=retry.number("max_retries", d.max_retries, integer=True),
             backoff_factor=retry.number("backoff_factor", d.backoff_factor),
             backoff_jitter=retry.number("backoff_jitter", d.backoff_jitter),
@@ -514,7 +518,8 @@ def extract(config: RestApiConfig, entity: str, credentials: Credentials | None 
     """Fetch every page of ``entity`` updated at or after ``since - lookback``; raise rather than return a part.
 
     ``credentials`` default to ``credentials.resolve(config.auth.conn_id)``. Any failure (auth, exhausted
-    retries, timeout, malformed page) raises ApiError, so no partial extract and no watermark reach the caller.
+    retries, timeout, the extract's overall deadline, malformed page) raises ApiError, so no partial extract and no
+    watermark reach the caller.
     """
     ep = config.endpoint(entity)
     if credentials is None and config.auth.type != "none":
@@ -537,7 +542,7 @@ def extract(config: RestApiConfig, entity: str, credentials: Credentials | None 
     records: list[dict[str, Any]] = []
     pages = 0
     page_url = url
-    with HttpTransport(config, credentials, base_url) as transport:
+    with HttpTransport(config, credentials, base_url, Deadline(config.transport.total_timeout)) as transport:
         def fail(problem: str) -> ApiError:
             return ApiError(config.provider_ods, f"{transport.where(entity, 'GET', page_url)} (page {pages})",
                             problem)

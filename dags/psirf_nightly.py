@@ -35,12 +35,15 @@ import pendulum
 from airflow.sdk import Asset, dag, task, task_group
 
 from psirf.dbt_cosmos import marts_task_group
+from psirf.settings import task_timeout_seconds
 
 WAREHOUSE_POOL = "psirf_warehouse"
 """Pool of every task that opens the warehouse: 1 slot on DuckDB (one process at a time), more on PostgreSQL."""
 
 DEFAULT_ARGS = {
     "owner": "psirf-data-engineering",
+    # Every task: a hung task fails (and retries) instead of holding its slot forever (PSIRF_TASK_TIMEOUT_SECONDS).
+    "execution_timeout": timedelta(seconds=task_timeout_seconds()),
     "retries": 2,
     "retry_delay": timedelta(seconds=30),
     "retry_exponential_backoff": True,
@@ -61,9 +64,9 @@ DEFAULT_ARGS = {
 def psirf_nightly() -> None:
     @task
     def providers() -> list[str]:
-        from psirf.pipeline import enabled_providers
+        from psirf.pipeline import start_run
 
-        return enabled_providers()
+        return start_run()  # also sweeps stale work folders and landing files left by killed runs
 
     @task_group(group_id="provider")
     def provider_load(ods_code: str) -> Any:
@@ -80,20 +83,23 @@ def psirf_nightly() -> None:
                 raise AirflowFailException(str(exc)) from exc
 
         @task  # CPU-bound and never opens the warehouse (extract reads the volume history): runs outside the pool
-        def transform_validate(refs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        def transform_validate(refs: list[dict[str, Any]], ti: Any = None) -> list[dict[str, Any]]:
+            from psirf.cleanup import last_attempt
             from psirf.pipeline import process_batches
 
-            return process_batches(refs)
+            # a failed attempt keeps its batches' files for the retry; the last one removes them
+            return process_batches(refs, cleanup_on_failure=last_attempt(ti))
 
         @task(pool=WAREHOUSE_POOL)
-        def load(ods_code: str, processed: list[dict[str, Any]]) -> dict[str, Any]:
+        def load(ods_code: str, processed: list[dict[str, Any]], ti: Any = None) -> dict[str, Any]:
             from airflow.sdk.exceptions import AirflowFailException
 
+            from psirf.cleanup import last_attempt
             from psirf.errors import BatchRejected
             from psirf.pipeline import load_batches
 
             try:
-                return load_batches(ods_code, processed)
+                return load_batches(ods_code, processed, cleanup_on_failure=last_attempt(ti))
             except BatchRejected as exc:
                 raise AirflowFailException(str(exc)) from exc
 

@@ -20,6 +20,8 @@ from typing import Any
 import pendulum
 from airflow.sdk import Asset, dag, task
 
+from psirf.settings import task_timeout_seconds
+
 MARTS_ASSET = Asset(name="psirf_marts", uri="x-psirf://warehouse/marts")
 """Emitted by psirf_nightly's refresh_marts (outlets=[MARTS_ASSET]); same name and URI in both DAG files."""
 
@@ -28,6 +30,8 @@ WAREHOUSE_POOL = "psirf_warehouse"
 
 DEFAULT_ARGS = {
     "owner": "psirf-data-engineering",
+    # Every task: a hung task fails (and retries) instead of holding its slot forever (PSIRF_TASK_TIMEOUT_SECONDS).
+    "execution_timeout": timedelta(seconds=task_timeout_seconds()),
     "retries": 2,
     "retry_delay": timedelta(minutes=1),
     "retry_exponential_backoff": True,

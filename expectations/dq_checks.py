@@ -222,6 +222,7 @@ def warnings(validated: ValidatedBatch, profile: MappingProfile, extracted_at: d
         out.add("expected.missing", columns[fld], where, values.isna(), rows, ids, "(empty)", "a value")
     if entity == "incidents":
         _incident_warnings(out, primary, columns, rows, ids)
+        _mapping_notes(out, validated, columns, len(primary))
     else:
         _action_warnings(out, primary, columns, rows, ids, extracted_at, known_orgs)
     results = pd.DataFrame.from_records(out.results, columns=RESULT_COLUMNS)
@@ -246,6 +247,25 @@ def _incident_warnings(out: _Findings, inc: pd.DataFrame, columns: dict[str, str
             candour.ne(True).fillna(True), rows, ids,
             "harm " + inc["physical_harm_source"].astype("string").fillna("") + "; Duty of Candour: " + recorded,
             "Duty of Candour recorded as applying")
+
+
+def _mapping_notes(out: _Findings, validated: ValidatedBatch, columns: dict[str, str], loaded: int) -> None:
+    """Warnings the transform raised on rows that load (a local reference withheld as an NHS number)."""
+    if "local_reference" not in columns:
+        return
+    notes = validated.notes if validated.notes is not None else pd.DataFrame(columns=ROW_ISSUE_COLUMNS)
+    rule_id = "local_reference.nhs_number"
+    part = notes[notes["rule_id"] == rule_id] if len(notes) else notes
+    out.results.append(_result("canonical", f"canonical.{out.entity}", rule_id, columns["local_reference"], loaded,
+                               int(part["source_row_number"].nunique()) if len(part) else 0))
+    if len(part):
+        rule = describe(rule_id)
+        out.rows.append(pd.DataFrame({
+            "source_row_number": part["source_row_number"].astype("Int64").to_numpy(),
+            "source_record_id": part["source_record_id"].astype("string").to_numpy(),
+            "rule_id": rule_id, "severity": rule.severity, "field": part["field"].to_numpy(),
+            "found": part["found"].astype("string").to_numpy(), "expected": part["expected"].to_numpy(),
+            "message": rule.description}))
 
 
 def _action_warnings(out: _Findings, act: pd.DataFrame, columns: dict[str, str], rows: pd.Series, ids: pd.Series,

@@ -16,7 +16,7 @@ import pandas as pd
 
 from expectations.gx_runner import RESULT_COLUMNS, meta, rule_results, validate
 
-ALLOWED_ENCODINGS = ("utf-8", "utf-8-sig", "cp1252")
+ALLOWED_ENCODINGS = ("utf-8", "utf-8-sig", "cp1252", "utf-16")
 ENCODING_COLUMN = "__encoding__"
 MIN_HISTORY = 3  # loads needed before the volume band means anything
 

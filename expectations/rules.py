@@ -27,6 +27,12 @@ class Rule:
 RULES: dict[str, Rule] = {r.rule_id: r for r in [
     Rule("row.malformed", "validity", "The row has a different number of fields from the header.",
          "Check for an unquoted comma or line break in a text field; re-export the file from the source system."),
+    Rule("field.too_long", "validity",
+         "A field is longer than the limit for a single value (1 MiB of text by default), so its row is held back.",
+         "Check the field in the source record (a pasted document or a broken export); shorten it and send again."),
+    Rule("text.too_long", "validity",
+         "A short text field (a location, reference, role or label) is longer than the warehouse column allows.",
+         "Shorten the value in the source system, or move the detail to a free-text field."),
     Rule("required.missing", "completeness", "A required field is empty.",
          "Fill in the field in the source system before the next export."),
     Rule("date.unparseable", "validity", "A date is not in the agreed day/month/year layout or is not a real date.",
@@ -72,7 +78,8 @@ RULES: dict[str, Rule] = {r.rule_id: r for r in [
          "Add the column to the export's report layout with exactly this name (or tell the ICB data team if it "
          "was renamed on purpose), then send the file again."),
     Rule("raw.unreadable", "validity",
-         "The file cannot be read: its character encoding is not UTF-8 or Windows-1252, or it is not a valid CSV.",
+         "The file cannot be read: its character encoding is not UTF-8, Windows-1252 or UTF-16 (with a byte-order "
+         "mark), or it is not a valid CSV.",
          "Export the report again as CSV (UTF-8) straight from the source system, without editing it by hand."),
     Rule("raw.row_count_unusual", "completeness",
          "The file has far fewer or far more rows than your recent files.",
@@ -101,6 +108,10 @@ RULES: dict[str, Rule] = {r.rule_id: r for r in [
     Rule("never_event.no_response", "consistency",
          "A Never Event has no Patient Safety Incident Investigation (PSII) or other learning response linked to it.",
          "Commission a PSII (or record the referral) and link it to the incident.", "warning"),
+    Rule("local_reference.nhs_number", "validity",
+         "The local reference is a valid NHS number, so it was withheld (not loaded); the incident itself loaded.",
+         "Put the incident's own reference in this field, never the patient's NHS number, and correct the record.",
+         "warning"),
     Rule("timeliness.reported_late", "timeliness",
          "The incident was reported later than the agreed number of days after it occurred.",
          "Report incidents as soon as possible after they happen; check for a backlog of unsubmitted reports.",

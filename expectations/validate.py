@@ -30,6 +30,7 @@ class ValidatedBatch:
     source_rows: pd.Series | None = None  # source row number of each row of the primary table (for warnings)
     deletions: pd.DataFrame | None = None  # records deleted upstream: primary key, source_updated_at
     schema_drift: str | None = None
+    notes: pd.DataFrame | None = None  # warnings found while mapping, on rows that load (ISSUE_COLUMNS)
 
     @property
     def loadable(self) -> int:
@@ -131,10 +132,15 @@ def validate(batch: CanonicalBatch, extracted_at: dt.datetime, max_invalid_share
     deletions = None
     if batch.deletions is not None:
         deletions = batch.deletions[~batch.deletions["_group"].isin(bad_groups)].drop(columns=["_row", "_group"])
+    notes = batch.notes[~batch.notes["source_row_number"].astype(int).isin(bad_rows)] if len(batch.notes) \
+        else batch.notes
+    loaded_rows = set(batch.row_groups.loc[~batch.row_groups["_group"].isin(bad_groups), "_row"].astype(int))
+    notes = notes[notes["source_row_number"].astype(int).isin(loaded_rows)] if len(notes) else notes
     return ValidatedBatch(entity=batch.entity, rows_in=batch.rows_in, duplicates=batch.duplicates,
                           quarantined=quarantined, tables=tables, issues=issues.reset_index(drop=True),
                           source_rows=batch.tables[primary].loc[keep, "_row"].astype("int64").reset_index(drop=True),
-                          deletions=deletions, schema_drift=batch.schema_drift)
+                          deletions=deletions, schema_drift=batch.schema_drift,
+                          notes=notes.drop_duplicates(subset=["source_record_id", "rule_id"]).reset_index(drop=True))
 
 
 def _helpers(frame: pd.DataFrame, keep: str | None = None) -> list[str]:

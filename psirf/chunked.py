@@ -131,11 +131,14 @@ class ChunkedBatch:
         return self.read(Path(self.source_file), self.provider, self.entity, self.profile, self.chunk_rows)
 
     def count_rows(self) -> int:
-        """Rows in the file (malformed ones included), for the ledger of a rejected batch; 0 if it cannot be read."""
+        """Rows in the file (malformed ones included), for the ledger of a rejected batch; a file that cannot be
+        read is counted leniently (:func:`psirf.sources.count_unreadable_rows`), so the ledger still counts them."""
+        from psirf.sources import count_unreadable_rows
+
         try:
             return sum(len(raw.frame) + len(raw.malformed) for raw in self._chunks())
         except BatchRejected:
-            return 0
+            return count_unreadable_rows(Path(self.source_file), self.provider)
 
     def _survey(self) -> _State:
         """A first, cheap pass over the file (read, hash, ids; no transform): which rows repeat an earlier row

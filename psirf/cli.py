@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from psirf.cli_errors import fail, guard_commands
 from psirf.errors import PsirfError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -25,23 +26,7 @@ ENTITY_HELP = "incidents | safety_actions (default: from the file name and the p
 
 
 def _fail(message: str) -> None:
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(code=2)
-
-
-def _guard(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """Run a step; a user-fixable problem (bad input, config, an unreachable warehouse) becomes one clear line."""
-    from sqlalchemy.exc import OperationalError
-
-    try:
-        return fn(*args, **kwargs)
-    except PsirfError as exc:
-        _fail(str(exc))
-    except OperationalError as exc:
-        from psirf.settings import warehouse_url
-
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
-        _fail(f"cannot connect to the warehouse at {_safe_url(warehouse_url())}: {reason}")
+    fail(message)
 
 
 def _summary_table(title: str, rows: list[dict[str, Any]]) -> Table:
@@ -66,11 +51,16 @@ def init() -> None:
     from warehouse.reference import seed_organisations
 
     url = warehouse_url()
+    providers = load_registry()
     with console.status("migrating the warehouse"):
-        _guard(upgrade, url)
-        _guard(seed_organisations, make_engine(url), _guard(load_registry))
+        upgrade(url)
+        engine = make_engine(url)
+        try:
+            seed_organisations(engine, providers)
+        finally:
+            engine.dispose()
     with console.status("parsing the dbt project (the manifest Airflow lays the marts tasks out from)"):
-        _guard(invoke, ["parse"], url)
+        invoke(["parse"], url)
     out.print(f"warehouse ready: {_safe_url(url)}")
 
 
@@ -79,9 +69,13 @@ def run(provider: Annotated[list[str] | None, typer.Option("--provider", "-p", h
         marts: Annotated[bool, typer.Option("--marts/--no-marts", help="build the marts after loading")] = True,
         as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False) -> None:
     """Load every enabled provider's new files, then build the marts (the nightly run without Airflow)."""
+    from psirf.cleanup import sweep_stale
     from psirf.pipeline import enabled_providers, run_provider
+    from psirf.secrets import pseudonymisation_key
 
-    codes = provider or _guard(enabled_providers)
+    pseudonymisation_key()  # a refused key stops the run before any provider, in one line
+    sweep_stale()  # work folders and landing files a killed run left behind
+    codes = provider or enabled_providers()
     run_id = f"cli__{uuid.uuid4()}"
     results: list[dict[str, Any]] = []
     failed: list[str] = []
@@ -125,17 +119,17 @@ def load(file: Path, provider: Annotated[str, typer.Option("--provider", "-p", h
          entity: Annotated[str | None, typer.Option(help=ENTITY_HELP)] = None,
          as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Load one file for one provider."""
+    from psirf.cleanup import sweep_stale
     from psirf.errors import BatchRejected
     from psirf.pipeline import load_file
 
+    sweep_stale()  # work folders and landing files a killed run left behind
     try:
         with console.status(f"loading {file.name}"):
             result = load_file(file, provider, entity=entity, run_id=f"cli__{uuid.uuid4()}")
     except BatchRejected as exc:
         result = {"source_file": str(file), "provider_ods": provider.upper(), "status": "rejected",
                   "message": exc.problem, "rows_in": None, "loaded": 0, "quarantined": None, "duplicates": 0}
-    except PsirfError as exc:
-        _fail(str(exc))
     _report(result, as_json)
     if result["status"] == "rejected":
         raise typer.Exit(code=1)
@@ -152,7 +146,7 @@ def check(file: Path, provider: Annotated[str, typer.Option("--provider", "-p", 
     from psirf.pipeline import check_file
 
     with console.status(f"checking {file.name}"):
-        result = _guard(check_file, file, provider, entity=entity, rejects_csv=rejects, report_dir=report_dir)
+        result = check_file(file, provider, entity=entity, rejects_csv=rejects, report_dir=report_dir)
     _report(result, as_json)
     if not as_json and result.get("report_files"):
         out.print(f"feedback report: {result['report_files']['html']} (with CSV and Excel of held-back rows)")
@@ -166,18 +160,14 @@ def status(limit: Annotated[int, typer.Option(help="how many recent batches")] =
            as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Show the batch ledger (most recent first) and the warehouse's row counts."""
     from psirf.settings import warehouse_url
-    from warehouse.db import make_engine
     from warehouse.ledger import provider_totals, recent_batches, table_counts
+    from warehouse.ready import open_warehouse
 
-    engine = make_engine()
+    engine = open_warehouse()
     try:
-        batches = _guard(recent_batches, engine, limit=limit, provider_ods=provider.upper() if provider else None)
+        batches = recent_batches(engine, limit=limit, provider_ods=provider.upper() if provider else None)
         totals = provider_totals(engine)
         counts = table_counts(engine)
-    except typer.Exit:
-        raise
-    except Exception as exc:  # an unmigrated warehouse is a user mistake, not a crash
-        _fail(f"cannot read the warehouse at {_safe_url(warehouse_url())} ({type(exc).__name__}); run `psirf init`")
     finally:
         engine.dispose()
     if as_json:
@@ -213,9 +203,9 @@ def _report(result: dict[str, Any], as_json: bool) -> None:
 
 def _safe_url(url: str) -> str:
     """A URL for display, without any password."""
-    from sqlalchemy.engine import make_url
+    from warehouse.ready import safe_url
 
-    return make_url(url).render_as_string(hide_password=True)
+    return safe_url(url)
 
 
 @app.command("demo-feeds")
@@ -244,6 +234,7 @@ def _register_subcommands() -> None:
     app.add_typer(quality_app, name="quality")
     for command in analytics_app.registered_commands:
         app.registered_commands.append(command)
+    guard_commands(app)  # every command: user mistakes and warehouse problems as one line, exit 2
 
 
 _register_subcommands()

@@ -75,10 +75,10 @@ def scores(provider: Annotated[str, typer.Option("--provider", "-p", help="provi
     import sqlalchemy as sa
 
     from warehouse import measures
-    from warehouse.db import make_engine
+    from warehouse.ready import open_warehouse
 
     ods = provider.upper()
-    engine = make_engine()
+    engine = open_warehouse()
     try:
         trend = measures.dimension_scores(engine, ods, loads)
         period = measures.last_complete_month(dt.date.today())

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
-import shutil
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,17 +26,18 @@ from expectations.dq_checks import staged as staged_quality
 from expectations.validate import ValidatedBatch, validate
 from psirf import settings
 from psirf.chunked import ChunkedBatch, part_files, staged_tables
+from psirf.cleanup import discard_batch, discard_batches, sweep_stale
 from psirf.errors import BatchRejected, PsirfError
 from psirf.registry import Provider, get_provider, load_registry
 from psirf.secrets import pseudonymisation_key
 from transforms.canonicalise import BatchContext, canonicalise
 from transforms.keys import natural_keys
 from transforms.profile import MappingProfile, load_profile
-from warehouse.db import make_engine
 from warehouse.dq_results import BatchQuality, history_or_empty, recent_row_counts
 from warehouse.ledger import loaded_checksums
-from warehouse.load import LINK_TABLES, Frames, LedgerEntry, LoadResult, load_batch, record_rejection
+from warehouse.load import LINK_TABLES, AlreadyLoaded, Frames, LedgerEntry, LoadResult, load_batch, record_rejection
 from warehouse.models import CANONICAL_TABLES, Quarantine
+from warehouse.ready import open_warehouse
 
 ENTITY_ORDER = ("incidents", "learning_responses", "safety_actions")  # referenced entities first
 
@@ -99,10 +99,10 @@ def extract_provider(ods_code: str, *, run_id: str | None = None, extracted_at: 
     checksum is skipped), or for an API the records changed since the stored watermark, pulled into landing."""
     provider = get_provider(ods_code)
     if provider.source_type == "rest_api":
-        return _extract_api(provider, run_id, extracted_at or utcnow(), engine or make_engine())
+        return _extract_api(provider, run_id, extracted_at or utcnow(), engine or open_warehouse())
     if not provider.feed.path.is_dir():
         raise PsirfError(f"{provider.ods_code}: feed folder {provider.feed.path} does not exist")
-    engine = engine or make_engine()
+    engine = engine or open_warehouse()
     extracted_at = extracted_at or utcnow()
     done = set().union(*(loaded_checksums(engine, provider.ods_code, e) for e in provider.feed.globs))
     found = discover(_feed(provider), skip_checksums=done)
@@ -120,31 +120,50 @@ def _with_history(ref: BatchRef, engine: Engine) -> BatchRef:
 
 def _extract_api(provider: Provider, run_id: str | None, extracted_at: dt.datetime,
                  engine: Engine) -> list[dict[str, Any]]:
-    from psirf.sources import land_api_records
-    from warehouse.ledger import held_versions, watermark
-
     refs: list[dict[str, Any]] = []
-    for entity in sorted(provider.entities, key=_order):
-        batch_id = str(uuid.uuid4())
-        def held(ids: list[str], entity: str = entity) -> dict[str, dt.datetime | None]:
-            return held_versions(engine, provider.ods_code, entity, ids)
-
-        landed = land_api_records(provider, entity, watermark(engine, provider.ods_code, entity),
-                                  provider.feed.path, batch_id, held)
-        if landed is None:
-            continue
-        if landed.checksum in loaded_checksums(engine, provider.ods_code, entity):
-            landed.path.unlink(missing_ok=True)  # a full extract identical to one already loaded
-            continue
-        ref = BatchRef(batch_id=batch_id, run_id=run_id, provider_ods=provider.ods_code, entity=entity,
-                       profile=provider.profile, source_file=str(landed.path), checksum=landed.checksum,
-                       extracted_at=extracted_at.isoformat(), repeated=landed.repeated,
-                       watermark=landed.watermark.isoformat() if landed.watermark else None)
-        refs.append(_with_history(ref, engine).as_dict())
+    try:
+        for entity in sorted(provider.entities, key=_order):
+            _extract_entity(provider, entity, run_id, extracted_at, engine, refs)
+    except BaseException:  # a later entity failed: the landing files already written hold identifiers
+        discard_batches(refs)
+        raise
     return refs
 
 
+def _extract_entity(provider: Provider, entity: str, run_id: str | None, extracted_at: dt.datetime,
+                    engine: Engine, refs: list[dict[str, Any]]) -> None:
+    """Pull one entity into a landing file and append its batch to ``refs`` (as soon as the file exists, so a
+    failure after it still finds the file to discard)."""
+    from psirf.sources import land_api_records
+    from warehouse.ledger import held_versions, watermark
+
+    batch_id = str(uuid.uuid4())
+
+    def held(ids: list[str]) -> dict[str, dt.datetime | None]:
+        return held_versions(engine, provider.ods_code, entity, ids)
+
+    landed = land_api_records(provider, entity, watermark(engine, provider.ods_code, entity),
+                              provider.feed.path, batch_id, held)
+    if landed is None:
+        return
+    ref = BatchRef(batch_id=batch_id, run_id=run_id, provider_ods=provider.ods_code, entity=entity,
+                   profile=provider.profile, source_file=str(landed.path), checksum=landed.checksum,
+                   extracted_at=extracted_at.isoformat(), repeated=landed.repeated,
+                   watermark=landed.watermark.isoformat() if landed.watermark else None)
+    refs.append(ref.as_dict())
+    if landed.checksum in loaded_checksums(engine, provider.ods_code, entity):
+        landed.path.unlink(missing_ok=True)  # a full extract identical to one already loaded
+        refs.pop()
+        return
+    refs[-1] = _with_history(ref, engine).as_dict()
+
+
 def _work_dir(batch_id: str) -> Path:
+    """``$PSIRF_HOME/work/<batch id>``; a batch id is a UUID, so the folder is always inside ``work/``."""
+    try:
+        uuid.UUID(batch_id)
+    except ValueError:
+        raise PsirfError(f"{batch_id!r} is not a batch id (a UUID)") from None
     return settings.psirf_home() / "work" / batch_id
 
 
@@ -174,9 +193,20 @@ def _assess(ref: BatchRef, validated: ValidatedBatch | None, rejection: BatchRej
                   history=history, known_orgs=known_organisations())
 
 
-def process_batch(ref_dict: dict[str, Any], *, key: bytes | None = None) -> dict[str, Any]:
+def process_batch(ref_dict: dict[str, Any], *, key: bytes | None = None,
+                  cleanup_on_failure: bool = True) -> dict[str, Any]:
     """Transform and validate one batch, chunk by chunk (:mod:`psirf.chunked`), staging the results and their
-    data-quality results under the batch's work folder for :func:`load_processed`."""
+    data-quality results under the batch's work folder for :func:`load_processed`. When it fails, the batch's
+    files go too (:func:`psirf.cleanup.discard_batch`) unless ``cleanup_on_failure`` is off (a retry follows)."""
+    try:
+        return _process_batch(ref_dict, key)
+    except BaseException:
+        if cleanup_on_failure:
+            discard_batch(ref_dict)
+        raise
+
+
+def _process_batch(ref_dict: dict[str, Any], key: bytes | None) -> dict[str, Any]:
     from psirf.sources import iter_batch
 
     ref = BatchRef(**ref_dict)
@@ -233,16 +263,30 @@ def _ledger_entry(ref: BatchRef, started_at: dt.datetime) -> LedgerEntry:
                        watermark=dt.datetime.fromisoformat(ref.watermark) if ref.watermark else None)
 
 
-def load_processed(ref_dict: dict[str, Any], *, engine: Engine | None = None) -> dict[str, Any]:
-    """Write one processed batch (or its rejection) to the warehouse; raises BatchRejected for a rejected one."""
+def load_processed(ref_dict: dict[str, Any], *, engine: Engine | None = None,
+                   cleanup_on_failure: bool = True) -> dict[str, Any]:
+    """Write one processed batch (or its rejection) to the warehouse; raises BatchRejected for a rejected one.
+
+    The batch's work folder and REST landing file are removed once it is loaded, rejected or found already loaded,
+    and when the load fails, unless ``cleanup_on_failure`` is off (a retry follows)."""
+    try:
+        return _load_processed(ref_dict, engine)
+    except BatchRejected:
+        discard_batch(ref_dict)
+        raise
+    except BaseException:
+        if cleanup_on_failure:
+            discard_batch(ref_dict)
+        raise
+
+
+def _load_processed(ref_dict: dict[str, Any], engine: Engine | None) -> dict[str, Any]:
     ref = BatchRef(**ref_dict)
-    engine = engine or make_engine()
+    engine = engine or open_warehouse()
     started_at = utcnow()
     quality = _staged_quality(ref.work_dir)
     if ref.status == "rejected":
         record_rejection(engine, _ledger_entry(ref, started_at), ref.message or "rejected", quality)
-        if ref.work_dir:
-            shutil.rmtree(ref.work_dir, ignore_errors=True)
         raise BatchRejected(ref.source_file, ref.message or "rejected")
     if ref.status != "processed" or not ref.work_dir:
         raise PsirfError(f"batch {ref.batch_id} ({ref.source_file}) has not been processed (status {ref.status})")
@@ -251,17 +295,22 @@ def load_processed(ref_dict: dict[str, Any], *, engine: Engine | None = None) ->
     ordered: dict[str, Frames] = {ref.entity: part_files(work, ref.entity)}
     ordered.update({n: part_files(work, n) for n in names if n != ref.entity})
     deleted = part_files(work, "deletions")
-    result: LoadResult = load_batch(engine, _ledger_entry(ref, started_at), ordered, part_files(work, "quarantine"),
-                                    quality, deletions={ref.entity: deleted} if deleted else None)
-    shutil.rmtree(work, ignore_errors=True)
-    _discard_landing(ref)
+    try:
+        result: LoadResult = load_batch(engine, _ledger_entry(ref, started_at), ordered,
+                                        part_files(work, "quarantine"), quality,
+                                        deletions={ref.entity: deleted} if deleted else None)
+    except AlreadyLoaded as exc:  # another load of the same file won the race: nothing was written
+        discard_batch(ref_dict)
+        return _skipped(ref.source_file, ref.provider_ods, ref.entity, f"already loaded (same checksum) by batch "
+                                                                      f"{exc.loaded_batch_id}") | {
+            "batch_id": ref.batch_id}
+    discard_batch(ref_dict)  # the landing file still holds identifiers: it goes once the batch is in
     return result.as_dict()
 
 
-def _discard_landing(ref: BatchRef) -> None:
-    """A REST landing file still holds identifiers: delete it once its batch is in the warehouse."""
-    if get_provider(ref.provider_ods).source_type == "rest_api":
-        Path(ref.source_file).unlink(missing_ok=True)
+def _skipped(source_file: str, provider_ods: str, entity: str, message: str) -> dict[str, Any]:
+    return {"status": "skipped", "message": message, "source_file": source_file, "provider_ods": provider_ods,
+            "entity": entity, "rows_in": 0, "loaded": 0, "quarantined": 0, "duplicates": 0}
 
 
 def _staged_quality(work_dir: str | None) -> BatchQuality | None:
@@ -275,17 +324,22 @@ def run_provider(ods_code: str, *, run_id: str | None = None, engine: Engine | N
 
     Returns one summary per batch (ledger counts, or status 'rejected' with the message).
     """
-    engine = engine or make_engine()
+    engine = engine or open_warehouse()
     key = pseudonymisation_key()
     results: list[dict[str, Any]] = []
-    for ref in extract_provider(ods_code, run_id=run_id, engine=engine):
-        processed = process_batch(ref, key=key)
-        try:
-            results.append(load_processed(processed, engine=engine))
-        except BatchRejected as exc:
-            results.append({**_summary_of(processed), "status": "rejected", "message": exc.problem})
-        if on_batch is not None:
-            on_batch(results[-1])
+    refs = extract_provider(ods_code, run_id=run_id, engine=engine)
+    try:
+        for ref in refs:
+            processed = process_batch(ref, key=key)
+            try:
+                results.append(load_processed(processed, engine=engine))
+            except BatchRejected as exc:
+                results.append({**_summary_of(processed), "status": "rejected", "message": exc.problem})
+            if on_batch is not None:
+                on_batch(results[-1])
+    except BaseException:  # the batches not reached yet still have their landing files: nothing must linger
+        discard_batches(refs)
+        raise
     return results
 
 
@@ -299,14 +353,12 @@ def load_file(path: Path, ods_code: str, *, entity: str | None = None, run_id: s
     """Load one file for a provider (the CLI's ``psirf load``); a file already loaded is reported as skipped."""
     provider = get_provider(ods_code)
     entity = entity or entity_for(path, provider)
-    engine = engine or make_engine()
+    engine = engine or open_warehouse()
     if not path.is_file():
         raise PsirfError(f"{path}: no such file")
     checksum = file_checksum(path)
-    if checksum in loaded_checksums(engine, provider.ods_code, entity):
-        return {"status": "skipped", "message": "already loaded (same checksum)", "source_file": str(path),
-                "provider_ods": provider.ods_code, "entity": entity, "rows_in": 0, "loaded": 0, "quarantined": 0,
-                "duplicates": 0}
+    if checksum in loaded_checksums(engine, provider.ods_code, entity):  # the fast path; load_batch re-checks
+        return _skipped(str(path), provider.ods_code, entity, "already loaded (same checksum)")
     source = SourceFile(path=path, entity=entity, checksum=checksum, size=path.stat().st_size)
     processed = process_batch(_ref(provider, source, run_id, utcnow()).as_dict())
     return load_processed(processed, engine=engine)
@@ -325,6 +377,7 @@ def check_file(path: Path, ods_code: str, *, entity: str | None = None,
     """Validate a file without touching the warehouse; write the rejected rows with reasons to a CSV, and the
     provider feedback report (HTML, summary, CSV, Excel) to ``report_dir`` (default ``FILE.report/``)."""
     from reports.provider_feedback import write_check_report
+    from reports.safe_cells import write_csv
 
     provider = get_provider(ods_code)
     entity = entity or entity_for(path, provider)
@@ -335,15 +388,20 @@ def check_file(path: Path, ods_code: str, *, entity: str | None = None,
                    extracted_at=utcnow().isoformat())
     summary: dict[str, Any] = {"source_file": str(path), "provider_ods": provider.ods_code, "entity": entity}
     report_dir = report_dir or path.with_name(path.stem + ".report")
+    key = pseudonymisation_key()
     try:
-        validated = transform_and_validate(ref, pseudonymisation_key())
+        validated = transform_and_validate(ref, key)
     except BatchRejected as exc:
+        if ref.rows_in == 0:  # rejected while reading: count the file's rows anyway
+            from psirf.sources import count_unreadable_rows
+
+            ref.rows_in = count_unreadable_rows(path, provider)
         result = summary | {"status": "rejected", "message": exc.problem, "rows_in": ref.rows_in, "loaded": 0,
                             "quarantined": ref.rows_in, "duplicates": 0, "encoding": ref.encoding}
         files = write_check_report(result, _assess(ref, None, exc, []), report_dir)
         return result | {"report_files": files}
     rejects_csv = rejects_csv or path.with_name(path.stem + ".rejects.csv")
-    validated.issues.drop(columns=[], errors="ignore").to_csv(rejects_csv, index=False)
+    write_csv(rejects_csv, validated.issues, encoding="utf-8")
     result = summary | {"status": "passed", "encoding": ref.encoding, "rows_in": validated.rows_in,
                         "loaded": validated.loadable, "quarantined": validated.quarantined,
                         "duplicates": validated.duplicates, "rejects_file": str(rejects_csv),
@@ -357,6 +415,13 @@ def enabled_providers() -> list[str]:
     return [p.ods_code for p in load_registry() if p.enabled]
 
 
+def start_run() -> list[str]:
+    """The first step of a run: sweep what killed runs left behind (:func:`psirf.cleanup.sweep_stale`), then the
+    enabled providers."""
+    sweep_stale()
+    return enabled_providers()
+
+
 # --- the DAG's per-provider steps: lists of batches in, lists out (XCom-sized) ---------------------------------
 
 def naive_utc(moment: Any) -> dt.datetime:
@@ -368,22 +433,34 @@ def naive_utc(moment: Any) -> dt.datetime:
     return dt.datetime(moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second)
 
 
-def process_batches(refs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    key = pseudonymisation_key() if refs else b""
-    return [process_batch(ref, key=key) for ref in refs]
+def process_batches(refs: list[dict[str, Any]], *, cleanup_on_failure: bool = True) -> list[dict[str, Any]]:
+    """Process a provider's batches; on failure every batch's files go (``cleanup_on_failure``: no retry follows)."""
+    try:
+        key = pseudonymisation_key() if refs else b""
+        return [process_batch(ref, key=key, cleanup_on_failure=cleanup_on_failure) for ref in refs]
+    except BaseException:
+        if cleanup_on_failure:
+            discard_batches(refs)
+        raise
 
 
-def load_batches(ods_code: str, processed: list[dict[str, Any]], *, engine: Engine | None = None) -> dict[str, Any]:
+def load_batches(ods_code: str, processed: list[dict[str, Any]], *, engine: Engine | None = None,
+                 cleanup_on_failure: bool = True) -> dict[str, Any]:
     """Load a provider's batches in order; a rejected one is recorded and reported after the others are loaded."""
-    engine = engine or make_engine()
     results: list[dict[str, Any]] = []
     rejected: list[str] = []
-    for ref in processed:
-        try:
-            results.append(load_processed(ref, engine=engine))
-        except BatchRejected as exc:
-            rejected.append(str(exc))
-            results.append({**_summary_of(ref), "status": "rejected", "message": exc.problem})
+    try:
+        engine = engine or open_warehouse()
+        for ref in processed:
+            try:
+                results.append(load_processed(ref, engine=engine, cleanup_on_failure=cleanup_on_failure))
+            except BatchRejected as exc:
+                rejected.append(str(exc))
+                results.append({**_summary_of(ref), "status": "rejected", "message": exc.problem})
+    except BaseException:
+        if cleanup_on_failure:
+            discard_batches(processed)
+        raise
     provider = ods_code
     totals = {k: sum(int(r.get(k) or 0) for r in results) for k in ("rows_in", "loaded", "quarantined", "duplicates")}
     if rejected:

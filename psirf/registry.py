@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from psirf import settings
 from psirf.errors import ConfigError
+from psirf.validation import config_error
 
 # Connector families. File drops find files by glob in a folder; rest_api pulls from the provider's API.
 FILE_SOURCE_TYPES = frozenset({"csv_drop", "excel_drop", "lfpse_fhir_drop"})
@@ -39,7 +52,120 @@ class Provider:
         return list(self.feed.globs)
 
 
+ODS_CODE = re.compile(r"[A-Z0-9]{3,6}")
+"""The shapes of ODS codes the registry holds: trusts ``RAJ``, ICBs ``QH8``, GP practices ``A81001``."""
+PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+"""A profile is named by its file in the profiles folder, without ``.toml``: no paths, no dots."""
+ENTITIES = ("incidents", "safety_actions", "learning_responses")
+
+
+class _Feed(BaseModel):
+    """``[provider.feed]``: the folder, a glob per entity (``incidents = "incidents_*.csv"``), Excel sheet names."""
+
+    model_config = ConfigDict(extra="allow")
+
+    path: StrictStr | None = None
+    sheets: dict[str, StrictStr] = {}
+
+    @model_validator(mode="after")
+    def _globs(self) -> _Feed:
+        for entity, pattern in (self.model_extra or {}).items():
+            if entity not in ENTITIES:
+                raise ValueError(f"unknown key {entity!r}: expected a path, sheets, or a glob per entity "
+                                 f"({', '.join(ENTITIES)})")
+            if not isinstance(pattern, str) or not pattern.strip():
+                raise ValueError(f"{entity}: expected a file-name glob such as 'incidents_*.csv', got {pattern!r}")
+            if pattern.startswith("/") or ".." in Path(pattern).parts:
+                raise ValueError(f"{entity}: the glob {pattern!r} leaves the feed folder; expected a file-name glob "
+                                 f"inside it")
+        return self
+
+    def globs(self) -> dict[str, str]:
+        return {str(k): str(v) for k, v in (self.model_extra or {}).items()}
+
+
+class _Entry(BaseModel):
+    """One ``[[provider]]`` table."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ods_code: StrictStr
+    name: StrictStr = Field(min_length=1)
+    source_type: Literal["csv_drop", "excel_drop", "lfpse_fhir_drop", "rest_api"]
+    profile: StrictStr
+    enabled: StrictBool = True
+    feed: _Feed | None = None
+    api: dict[str, Any] | None = None
+
+    @field_validator("ods_code")
+    @classmethod
+    def _ods(cls, value: str) -> str:
+        if not ODS_CODE.fullmatch(value):
+            raise ValueError(f"{value!r} is not an ODS code; expected 3 to 6 capital letters or digits "
+                             f"(e.g. RAJ, QH8, A81001)")
+        return value
+
+    @field_validator("profile")
+    @classmethod
+    def _profile(cls, value: str) -> str:
+        if not PROFILE_NAME.fullmatch(value):
+            raise ValueError(f"{value!r} is not a profile name; expected the name of a file in the profiles "
+                             f"folder without '.toml' (letters, digits, '_' and '-', no paths)")
+        return value
+
+    @model_validator(mode="after")
+    def _family(self) -> _Entry:
+        if self.source_type == "rest_api" and self.api is None:
+            raise ValueError("a rest_api provider needs an [provider.api] table")
+        if self.source_type in FILE_SOURCE_TYPES and self.feed is None:
+            raise ValueError(f"a {self.source_type} provider needs a [provider.feed] table")
+        return self
+
+
+class _RegistryFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    provider: list[_Entry] = Field(min_length=1)
+
+
+def _where(raw: dict[str, Any]) -> Any:
+    """``provider #2 (RAJ) ods_code`` for a pydantic error location."""
+
+    def label(loc: tuple[int | str, ...]) -> str:
+        if len(loc) >= 2 and loc[0] == "provider" and isinstance(loc[1], int):
+            entries = raw.get("provider") or []
+            entry = entries[loc[1]] if loc[1] < len(entries) and isinstance(entries[loc[1]], dict) else {}
+            ods = entry.get("ods_code")
+            named = isinstance(ods, str) and loc[2:3] != ("ods_code",)
+            head = f"provider #{loc[1] + 1}" + (f" ({ods})" if named else "")
+            rest = ".".join(str(p) for p in loc[2:])
+            return f"{head} {rest}".strip() if rest else head
+        return ".".join(str(p) for p in loc) or "the file"
+
+    return label
+
+
+def _inside(home: Path, path: Path) -> bool:
+    return path.resolve().is_relative_to(home.resolve())
+
+
+def _feed_path(path: Path, where: str, entry: _Entry, home: Path) -> Path:
+    """The feed folder: relative paths are under ``$PSIRF_HOME`` and must stay inside it; a REST provider's folder
+    is where its records land (an output, holding identifiers until loaded), so it must be inside it too. A file
+    drop may name an absolute input folder elsewhere (e.g. an SFTP mount)."""
+    ods = entry.ods_code
+    raw = entry.feed.path if entry.feed is not None and entry.feed.path is not None else f"landing/{ods}"
+    folder = Path(raw) if Path(raw).is_absolute() else home / raw
+    if (not Path(raw).is_absolute() or entry.source_type == "rest_api") and not _inside(home, folder):
+        raise ConfigError(f"{path}: {where} ({ods}) feed.path: {raw!r} leaves $PSIRF_HOME ({home}); expected a "
+                          f"folder inside it{' (records land there)' if entry.source_type == 'rest_api' else ''}")
+    return folder
+
+
 def load_registry(path: Path | None = None, home: Path | None = None) -> list[Provider]:
+    """The registry, validated: ODS codes, profile names (plain names of files in the profiles folder), feed
+    folders inside ``$PSIRF_HOME``, and each REST provider's ``[provider.api]`` table. A mistake raises
+    :class:`ConfigError` naming the file, the provider, the key and what was expected."""
     path = path or settings.registry_path()
     home = home or settings.psirf_home()
     try:
@@ -48,41 +174,46 @@ def load_registry(path: Path | None = None, home: Path | None = None) -> list[Pr
         raise ConfigError(f"provider registry not found: {path}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    if not raw.get("provider"):
+        raise ConfigError(f"{path}: no [[provider]] entries")
+    try:
+        registry = _RegistryFile.model_validate(raw)
+    except ValidationError as exc:
+        raise config_error(str(path), exc, _where(raw)) from None
+    profiles = settings.profiles_dir()
     providers: list[Provider] = []
     seen: set[str] = set()
-    for i, entry in enumerate(raw.get("provider", []), start=1):
-        where = f"{path}: provider #{i}"
-        for key in ("ods_code", "name", "source_type", "profile"):
-            if key not in entry:
-                raise ConfigError(f"{where}: missing {key!r}")
-        if entry.get("source_type") == "rest_api" and "api" not in entry:
-            raise ConfigError(f"{where}: a rest_api provider needs an [provider.api] table")
-        if entry.get("source_type") in FILE_SOURCE_TYPES and "feed" not in entry:
-            raise ConfigError(f"{where}: a {entry['source_type']} provider needs a [provider.feed] table")
-        ods = str(entry["ods_code"]).strip().upper()
+    for i, entry in enumerate(registry.provider, start=1):
+        where = f"provider #{i}"
+        ods = entry.ods_code
         if ods in seen:
-            raise ConfigError(f"{where}: ODS code {ods} is registered twice")
+            raise ConfigError(f"{path}: {where} ods_code: {ods} is registered twice; expected one entry per "
+                              f"provider")
         seen.add(ods)
-        if entry["source_type"] not in SOURCE_TYPES:
-            raise ConfigError(f"{where} ({ods}): unknown source_type {entry['source_type']!r}, expected one of "
-                              f"{sorted(SOURCE_TYPES)}")
-        feed = dict(entry.get("feed", {"path": f"landing/{ods}"}))
-        sheets = {str(k): str(v) for k, v in dict(feed.pop("sheets", {})).items()}
-        feed_path = Path(str(feed.pop("path", f"landing/{ods}")))
+        if not (profiles / f"{entry.profile}.toml").is_file():
+            known = ", ".join(sorted(p.stem for p in profiles.glob("*.toml")))
+            raise ConfigError(f"{path}: {where} ({ods}) profile: no profile {entry.profile!r} in {profiles}; "
+                              f"expected one of: {known}")
+        if entry.api is not None:
+            from connectors.rest_api import RestApiConfig
+
+            try:
+                RestApiConfig.from_dict(ods, entry.api)
+            except ConfigError as exc:
+                raise ConfigError(f"{path}: {exc}") from None
+        feed = entry.feed or _Feed()
         providers.append(
             Provider(
                 ods_code=ods,
-                name=str(entry["name"]),
-                source_type=str(entry["source_type"]),
-                profile=str(entry["profile"]),
-                feed=FeedConfig(path=feed_path if feed_path.is_absolute() else home / feed_path,
-                                globs={k: str(v) for k, v in feed.items()}, sheets=sheets),
-                enabled=bool(entry.get("enabled", True)),
-                api=dict(entry["api"]) if "api" in entry else None,
+                name=entry.name,
+                source_type=entry.source_type,
+                profile=entry.profile,
+                feed=FeedConfig(path=_feed_path(path, where, entry, home), globs=feed.globs(),
+                                sheets=dict(feed.sheets)),
+                enabled=entry.enabled,
+                api=dict(entry.api) if entry.api is not None else None,
             )
         )
-    if not providers:
-        raise ConfigError(f"{path}: no [[provider]] entries")
     return providers
 
 

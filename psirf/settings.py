@@ -43,3 +43,13 @@ def chunk_rows() -> int:
     if value < 1:
         raise ValueError(f"PSIRF_CHUNK_ROWS must be a positive number of rows, not {value}")
     return value
+
+
+def task_timeout_seconds() -> float:
+    """``PSIRF_TASK_TIMEOUT_SECONDS`` (default 7200): the ``execution_timeout`` of every DAG task, and the age after
+    which a run's leftovers (work folders, REST landing files) are stale and swept at the start of the next run.
+    Read when the DAG file is parsed (an environment variable, no I/O)."""
+    value = float(os.environ.get("PSIRF_TASK_TIMEOUT_SECONDS", "7200"))
+    if value <= 0:
+        raise ValueError(f"PSIRF_TASK_TIMEOUT_SECONDS must be a positive number of seconds, not {value:g}")
+    return value

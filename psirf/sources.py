@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.excel import ExcelSheetConfig, read_excel
-from connectors.filedrop import RawBatch, iter_csv, read_csv
+from connectors.filedrop import RawBatch, count_rows_leniently, iter_csv, read_csv
 from psirf.errors import ConfigError
 from psirf.registry import Provider
 from transforms.fields import ENTITY_FIELDS, FieldKind
@@ -50,6 +50,20 @@ def read_batch(path: Path, provider: Provider, entity: str, profile: MappingProf
     if provider.source_type == "rest_api":
         return read_landing(path)
     raise ConfigError(f"{provider.ods_code}: no reader for source type {provider.source_type!r}")
+
+
+def count_unreadable_rows(path: Path, provider: Provider) -> int:
+    """Rows of a batch file its reader rejected (undecodable, NUL bytes, broken quoting), for the ledger: CSV rows
+    counted leniently, NDJSON lines; 0 for a workbook or FHIR document that cannot be opened at all."""
+    try:
+        if provider.source_type == "csv_drop":
+            return count_rows_leniently(path)
+        if provider.source_type in ("rest_api", "lfpse_fhir_drop") and path.suffix.lower() in (".ndjson", ".jsonl"):
+            with path.open("rb") as fh:
+                return sum(1 for line in fh if line.strip())
+    except OSError:
+        return 0
+    return 0
 
 
 def iter_batch(path: Path, provider: Provider, entity: str, profile: MappingProfile,

@@ -21,6 +21,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from expectations.rules import DIMENSIONS, describe
 from psirf import settings
+from reports.safe_cells import write_csv, xlsx_row
 
 log = logging.getLogger(__name__)
 
@@ -193,13 +194,6 @@ def render_html(fb: Feedback, rows: pd.DataFrame, warns: pd.DataFrame) -> str:
         generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"))
 
 
-def _safe_cell(value: Any) -> Any:
-    """Text a spreadsheet would run as a formula is written as text."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "@"):
-        return "'" + value
-    return None if value is pd.NA or (isinstance(value, float) and pd.isna(value)) else value
-
-
 def write_excel(path: Path, fb: Feedback, rows: pd.DataFrame, warns: pd.DataFrame) -> None:
     from openpyxl import Workbook
     from openpyxl.styles import Font
@@ -208,23 +202,23 @@ def write_excel(path: Path, fb: Feedback, rows: pd.DataFrame, warns: pd.DataFram
     summary = book.active
     assert summary is not None
     summary.title = "Summary"
-    summary.append(["Provider", fb.provider_ods, fb.provider_name])
-    summary.append(["Load date" if fb.mode == "load" else "Checked on", fb.load_date])
+    summary.append(xlsx_row(["Provider", fb.provider_ods, fb.provider_name]))
+    summary.append(xlsx_row(["Load date" if fb.mode == "load" else "Checked on", fb.load_date]))
     summary.append([])
-    summary.append(["File", "Entity", "Status", "Rows in", "Loaded", "Held back", "Duplicates", "Message"])
+    summary.append(xlsx_row(["File", "Entity", "Status", "Rows in", "Loaded", "Held back", "Duplicates", "Message"]))
     for b in fb.batches.itertuples():
-        summary.append([Path(str(b.source_file)).name, b.entity, b.status, int(b.rows_in), int(b.loaded),
-                        int(b.quarantined), int(b.duplicates), _safe_cell(b.message if isinstance(b.message, str)
-                                                                           else None)])
+        summary.append(xlsx_row([Path(str(b.source_file)).name, b.entity, b.status, int(b.rows_in), int(b.loaded),
+                                 int(b.quarantined), int(b.duplicates),
+                                 b.message if isinstance(b.message, str) else None]))
     for cell in summary[4]:
         cell.font = Font(bold=True)
     for title, frame in (("Held back rows", rows), ("Warnings", warns)):
         sheet = book.create_sheet(title)
-        sheet.append(list(SHEET_HEADERS.values()))
+        sheet.append(xlsx_row(SHEET_HEADERS.values()))
         for cell in sheet[1]:
             cell.font = Font(bold=True)
         for record in frame.itertuples(index=False):
-            sheet.append([_safe_cell(v) for v in record])
+            sheet.append(xlsx_row(record))
         sheet.freeze_panes = "A2"
         sheet.auto_filter.ref = sheet.dimensions
         for letter, width in zip("ABCDEFGHIJ", (28, 14, 7, 12, 22, 30, 50, 30, 30, 60), strict=True):
@@ -241,7 +235,7 @@ def write_report(fb: Feedback, out_dir: Path) -> dict[str, str]:
              "csv": out_dir / f"held_back_rows_{stem}.csv", "xlsx": out_dir / f"held_back_rows_{stem}.xlsx"}
     files["html"].write_text(render_html(fb, rows, warns), encoding="utf-8")
     files["summary"].write_text(summary_text(fb), encoding="utf-8")
-    rows.map(_safe_cell).rename(columns=SHEET_HEADERS).to_csv(files["csv"], index=False, encoding="utf-8-sig")
+    write_csv(files["csv"], rows.rename(columns=SHEET_HEADERS))
     write_excel(files["xlsx"], fb, rows, warns)
     return {kind: str(path) for kind, path in files.items()}
 
@@ -300,7 +294,14 @@ def _marts_or_empty(read: Any) -> pd.DataFrame:
 
 
 def outbox_dir(provider_ods: str, load_date: str) -> Path:
-    return settings.psirf_home() / "outbox" / provider_ods / load_date
+    """``$PSIRF_HOME/outbox/<ODS>/<load date>/``; refuses anything but an ODS code and a date, so a report can
+    never be written outside ``$PSIRF_HOME``."""
+    from psirf.errors import ConfigError
+    from psirf.registry import ODS_CODE
+
+    if not ODS_CODE.fullmatch(provider_ods):
+        raise ConfigError(f"{provider_ods!r} is not an ODS code; the feedback report is not written")
+    return settings.psirf_home() / "outbox" / provider_ods / dt.date.fromisoformat(load_date).isoformat()
 
 
 def deliver_for_run(ods_code: str, run_id: str | None) -> dict[str, Any]:
@@ -311,11 +312,11 @@ def deliver_for_run(ods_code: str, run_id: str | None) -> dict[str, Any]:
     """
     from expectations.warehouse_suites import check_provider
     from reports import email
-    from warehouse.db import make_engine
     from warehouse.dq_results import ledger_for, write_warehouse_results
+    from warehouse.ready import open_warehouse
 
     ods_code = ods_code.upper()
-    engine = make_engine()
+    engine = open_warehouse()
     try:
         if ledger_for(engine, ods_code, run_id).empty:
             return {"provider_ods": ods_code, "run_id": run_id, "delivered": [], "message": "no files in this run"}

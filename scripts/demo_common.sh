@@ -9,8 +9,10 @@ export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__CORE__UNIT_TEST_MODE=False
 export COLUMNS="${COLUMNS:-160}"
 export GX_ANALYTICS_ENABLED=False
-# Demo only: an obviously-named key. Production sets the key in the Airflow connection `psirf_pseudonymisation`
-# (or PSIRF_PSEUDONYMISATION_KEY from a secret store), never in code.
+# Demo only: an obviously-named key, which the pipeline refuses unless demo mode is on (PSIRF_DEMO=1, set here
+# because this data is generated). Production sets the key in the Airflow connection `psirf_pseudonymisation` (or
+# PSIRF_PSEUDONYMISATION_KEY from a secret store), never in code, and never sets PSIRF_DEMO.
+export PSIRF_DEMO=1
 export PSIRF_PSEUDONYMISATION_KEY="${PSIRF_PSEUDONYMISATION_KEY:-DEMO-ONLY-pseudonymisation-key-do-not-use-in-production}"
 mkdir -p "$PSIRF_HOME" "$AIRFLOW_HOME"
 

@@ -77,6 +77,21 @@ def migrated_engine(warehouse_url: str) -> Iterator[Engine]:
         engine.dispose()
 
 
+@pytest.fixture
+def pg_warehouse() -> Iterator[tuple[str, Engine]]:
+    """A fresh, migrated PostgreSQL warehouse only, ``(url, engine)``: for tests of real concurrent processes,
+    which DuckDB (one process per file) cannot have. Mark such tests ``postgres``."""
+    databases = _pg_database()
+    url = next(databases)
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+        yield url, engine
+    finally:
+        engine.dispose()
+        databases.close()
+
+
 TEST_KEY = "TEST-ONLY-key-for-pseudonymisation-tests-0123"
 
 

@@ -89,7 +89,8 @@ def test_the_analyst_role_sees_all_providers_but_no_free_text(secured: tuple[Eng
     assert _as(engine, roles.analyst, "SELECT COUNT(incident_key) FROM incident") == [(3,)]
     for column, table in (("description", "incident"), ("lessons_learned", "incident"),
                           ("action_taken", "incident"), ("effectiveness_measure", "safety_action"),
-                          ("description", "safety_action"), ("patient_pseudo_id", "incident_patient")):
+                          ("description", "safety_action"), ("patient_pseudo_id", "incident_patient"),
+                          ("local_reference", "incident"), ("location_exact_source", "incident")):
         with pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
             _as(engine, roles.analyst, f"SELECT {column} FROM {table}")
 

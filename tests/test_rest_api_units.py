@@ -177,7 +177,10 @@ def test_every_request_has_connect_and_read_timeouts_and_the_since_filter() -> N
     page1 = _response(body=json.dumps({"data": [{"recordid": "1"}], "next_cursor": "abc"}))
     page2 = _response(body=json.dumps({"data": [{"recordid": "2"}], "next_cursor": None}))
     result, sent = _run(page1, page2, config=config)
-    assert [c.kwargs["timeout"] for c in sent.call_args_list] == [(2.5, 11.0), (2.5, 11.0)]
+    # each attempt's timeouts: the configured ones, cut to what is left of the extract's deadline (900 s here)
+    attempts = [c.kwargs["timeout"].clone() for c in sent.call_args_list]
+    assert [(t.connect_timeout, t.read_timeout) for t in attempts] == [(2.5, 11.0), (2.5, 11.0)]
+    assert all(890 < t.total <= 900 for t in attempts)
     assert sent.call_args_list[0].kwargs["params"]["updated_since"] == "2026-01-01T00:00:00"
     assert sent.call_args_list[1].kwargs["params"]["cursor"] == "abc"
     assert sent.call_args_list[0].kwargs["headers"] == {"Authorization": "Bearer s3cret-token"}

@@ -178,8 +178,9 @@ def entry(
     duplicates: int = 0,
     entity: str = "incidents",
     batch_id: str | None = None,
-    checksum: str = "c" * 64,
+    checksum: str | None = None,
 ) -> LedgerEntry:
+    """A ledger entry for a file of its own (a fresh checksum unless given: one file loads once)."""
     return LedgerEntry(
         batch_id=batch_id or str(uuid.uuid4()),
         run_id="test-run",
@@ -188,7 +189,7 @@ def entry(
         source_system="datix_listing_csv",
         profile="datix_web_listing_v1",
         source_file=f"{entity}_20250106.csv",
-        checksum=checksum,
+        checksum=checksum or uuid.uuid4().hex * 2,
         encoding="utf-8",
         rows_in=rows_in,
         quarantined=quarantined,

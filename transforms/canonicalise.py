@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 
 import pandas as pd
+from sqlalchemy import String
 
 from connectors.filedrop import RawBatch
 from psirf.errors import BatchRejected
@@ -22,10 +23,14 @@ from transforms.fields import ENTITY_FIELDS, FieldKind
 from transforms.keys import natural_keys
 from transforms.nhs_number import classify, describe, pseudonymise
 from transforms.profile import EntityMapping, MappingProfile
-from transforms.redact import redact_column
+from transforms.redact import nhs_number_like, redact_column
 from transforms.tables import BUILDERS, KEY_COLUMN
+from warehouse.models import CANONICAL_TABLES
 
 ISSUE_COLUMNS = ["source_row_number", "source_record_id", "rule_id", "field", "found", "expected"]
+RECORD_ID_FIELDS = frozenset({"source_record_id", "incident_source_record_id", "learning_response_source_record_id",
+                              "incident_source_record_ids"})
+"""Text fields that are keys: not redacted (every other text field is, as free text is)."""
 _IDENTIFIER_NAME = re.compile(
     r"name|surname|forename|address|post\s*code|dob|birth|nhs|phone|tel\b|mobile|e-?mail|hospital\s*number|mrn",
     re.IGNORECASE)
@@ -54,6 +59,8 @@ class CanonicalBatch:
     deletions: pd.DataFrame | None = None  # primary key, source_updated_at, _row, _group
     schema_drift: str | None = None
     row_groups: pd.DataFrame = field(default_factory=lambda: pd.DataFrame({"_row": [], "_group": []}))
+    notes: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=ISSUE_COLUMNS))
+    """Warnings found while mapping (ISSUE_COLUMNS): the row loads, the provider is told (a withheld reference)."""
 
     @property
     def primary(self) -> str:
@@ -83,7 +90,10 @@ class _Issues:
         if not self.parts:
             return pd.DataFrame({c: pd.Series(dtype="string") for c in ISSUE_COLUMNS}).astype(
                 {"source_row_number": "int64"})
-        return pd.concat(self.parts, ignore_index=True)
+        frame = pd.concat(self.parts, ignore_index=True)
+        # What was found is shown to providers and kept in the quarantine: never an identifier in clear.
+        frame["found"] = redact_column(frame["found"].astype("string"))
+        return frame
 
 
 def human_format(fmt: str) -> str:
@@ -130,6 +140,7 @@ def canonicalise(raw: RawBatch, profile: MappingProfile, entity: str, ctx: Batch
     mapping = profile.entity(entity)
     spec = ENTITY_FIELDS[entity]
     issues = _Issues()
+    notes = _Issues()  # warnings found while mapping: the row loads, the provider is told
 
     frame = raw.frame.copy()
     rows = pd.Series(raw.row_numbers, index=frame.index, dtype="int64")
@@ -159,8 +170,12 @@ def canonicalise(raw: RawBatch, profile: MappingProfile, entity: str, ctx: Batch
         if kind in (FieldKind.CODE, FieldKind.BOOL) and profile.unknown_values:
             # "I don't know" is an answer, recorded as NULL on purpose (not a silent coercion of bad input).
             text = text.mask(normalise.fold(text).isin(profile.unknown_values).fillna(False).astype(bool))
-        if kind is FieldKind.TEXT:
-            values[fld] = text
+        if kind is FieldKind.TEXT and fld in RECORD_ID_FIELDS:
+            values[fld] = text  # keys: a record id is never an identifier of a person
+        elif kind is FieldKind.TEXT:
+            if fld == "local_reference":
+                text = _withhold_nhs_numbers(text, rows, ids, col, notes)
+            values[fld] = redact_column(text)
         elif kind is FieldKind.FREE_TEXT:
             values[fld] = redact_column(normalise.free_text(raw_col))
         elif kind is FieldKind.CODE:
@@ -170,7 +185,7 @@ def canonicalise(raw: RawBatch, profile: MappingProfile, entity: str, ctx: Batch
             issues.add(rows, ids, unknown, "code.unknown", col, text,
                        "one of: " + "; ".join(mapping.code_labels.get(fld, {}))[:400])
             values[fld] = codes
-            sources[fld] = raw_col.astype("string").str.strip().mask(text.isna())
+            sources[fld] = redact_column(raw_col.astype("string").str.strip().mask(text.isna()))
         elif kind in (FieldKind.DATE, FieldKind.DATETIME, FieldKind.DATE_OF_BIRTH):
             fmt = profile.datetime_format if kind is FieldKind.DATETIME else profile.date_format
             parsed, bad = normalise.parse_dates(text, fmt)
@@ -189,7 +204,7 @@ def canonicalise(raw: RawBatch, profile: MappingProfile, entity: str, ctx: Batch
             parsed_b, bad = normalise.parse_bools(text, profile.true_values, profile.false_values)
             issues.add(rows, ids, bad, "bool.unparseable", col, text, "yes or no")
             values[fld] = parsed_b
-            sources[fld] = text
+            sources[fld] = redact_column(text)
         elif kind is FieldKind.INT:
             parsed_i, bad = normalise.parse_ints(text)
             issues.add(rows, ids, bad, "number.unparseable", col, text, "a whole number")
@@ -220,12 +235,50 @@ def canonicalise(raw: RawBatch, profile: MappingProfile, entity: str, ctx: Batch
         pd.Series(False, index=fields.index)
     deletions = _deletions(fields[is_deletion], entity, ctx) if is_deletion.any() else None
     tables = BUILDERS[entity](fields[~is_deletion], sources, profile, ctx)
+    _check_lengths(tables, columns, issues)
     drift = "; ".join(part for part in (
         f"new columns kept in extra_attributes: {', '.join(kept)}" if kept else "",
         f"new columns dropped as possible identifiers: {', '.join(dropped)}" if dropped else "") if part) or None
     return CanonicalBatch(entity=entity, rows_in=rows_in, duplicates=duplicates, tables=tables,
                           issues=issues.frame(), source_columns=dict(columns), patient_level=patient_level,
-                          deletions=deletions, schema_drift=drift, row_groups=fields[["_row", "_group"]])
+                          deletions=deletions, schema_drift=drift, row_groups=fields[["_row", "_group"]],
+                          notes=notes.frame())
+
+
+def _check_lengths(tables: dict[str, pd.DataFrame], columns: dict[str, str], issues: _Issues) -> None:
+    """A value longer than its warehouse column (a long location, reference or label) quarantines its row
+    (``text.too_long``, naming the source column and the length, not the value), rather than failing the load."""
+    for name, frame in tables.items():
+        table = CANONICAL_TABLES.get(name)
+        if table is None or frame.empty or "_row" not in frame:
+            continue
+        for column in table.columns:
+            length = getattr(column.type, "length", None)
+            if length is None or column.name not in frame or not isinstance(column.type, String):
+                continue
+            values = frame[column.name]
+            if not (pd.api.types.is_string_dtype(values.dtype) or values.dtype == object):
+                continue
+            chars = values.astype("string").str.len()
+            too_long = (chars > length).fillna(False).astype(bool)
+            if not too_long.any():
+                continue
+            fld = column.name.removesuffix("_source").removesuffix("_code")
+            source_column = columns.get(fld, columns.get(column.name, column.name))
+            found = chars.astype("Int64").astype("string") + f" characters, more than {length}"
+            ids = frame["source_record_id"] if "source_record_id" in frame else \
+                pd.Series(pd.NA, index=frame.index, dtype="string")
+            issues.add(frame["_row"], ids, too_long, "text.too_long", source_column, found,
+                       f"at most {length} characters")
+
+
+def _withhold_nhs_numbers(text: pd.Series, rows: pd.Series, ids: pd.Series, col: str, notes: _Issues) -> pd.Series:
+    """A local reference that is, separators aside, a valid NHS number is withheld (NULL), with a note the provider
+    sees; the incident itself loads. The note describes the value, never repeats it."""
+    withheld = nhs_number_like(text)
+    notes.add(rows, ids, withheld, "local_reference.nhs_number", col, "10 digits that pass the NHS number check",
+              "the provider's own reference for the incident, never an NHS number")
+    return text.mask(withheld)
 
 
 def _deletions(fields: pd.DataFrame, entity: str, ctx: BatchContext) -> pd.DataFrame:

@@ -10,9 +10,16 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
 from psirf.errors import ConfigError
+from psirf.validation import config_error
 from transforms.fields import ENTITY_FIELDS, FieldKind
+
+PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+"""A profile's name is its file name in the profiles folder without ``.toml``: no paths, no dots."""
 
 
 @dataclass(frozen=True)
@@ -51,8 +58,57 @@ class MappingProfile:
             raise ConfigError(f"profile {self.name!r} has no mapping for entity {name!r}") from None
 
 
+class _RejectedWhen(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    field: StrictStr
+    values: list[StrictStr] = Field(min_length=1)
+
+
+class _EntitySection(BaseModel):
+    """``[<entity>]``: ``columns`` (canonical field -> source column), ``codes``, ``rejected_when``,
+    ``ignored_columns``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    columns: dict[str, StrictStr] = {}
+    codes: dict[str, dict[str, StrictStr]] = {}
+    rejected_when: _RejectedWhen | None = None
+    ignored_columns: list[StrictStr] = []
+
+
+class _ProfileFile(BaseModel):
+    """The shape of a profile file; what the values mean is checked by :func:`parse_profile`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: StrictStr = Field(min_length=1)
+    source_system: StrictStr = Field(min_length=1)
+    date_format: StrictStr = "%d/%m/%Y"
+    datetime_format: StrictStr = "%d/%m/%Y %H:%M"
+    label_prefix_patterns: list[StrictStr] = []
+    true_values: list[StrictStr] = ["yes", "y"]
+    false_values: list[StrictStr] = ["no", "n"]
+    unknown_values: list[StrictStr] = []
+    harm_mapping_basis: Literal["provider_profile", "legacy_nrls", "lfpse"] = "provider_profile"
+    incidents: _EntitySection | None = None
+    safety_actions: _EntitySection | None = None
+    learning_responses: _EntitySection | None = None
+
+
+def profile_path(name: str, profiles_dir: Path) -> Path:
+    """The file of profile ``name``: a plain name, resolved inside ``profiles_dir`` (never a path elsewhere)."""
+    if not PROFILE_NAME.fullmatch(name):
+        raise ConfigError(f"profile {name!r} is not a profile name; expected the name of a file in {profiles_dir} "
+                          f"without '.toml' (letters, digits, '_' and '-', no paths)")
+    path = (profiles_dir / f"{name}.toml").resolve()
+    if not path.is_relative_to(profiles_dir.resolve()):  # a symlink out of the folder
+        raise ConfigError(f"profile {name!r} resolves to {path}, outside the profiles folder {profiles_dir}")
+    return path
+
+
 def load_profile(name: str, profiles_dir: Path) -> MappingProfile:
-    path = profiles_dir / f"{name}.toml"
+    path = profile_path(name, profiles_dir)
     if not path.is_file():
         raise ConfigError(f"mapping profile {name!r} not found: expected {path}")
     try:
@@ -62,58 +118,63 @@ def load_profile(name: str, profiles_dir: Path) -> MappingProfile:
     return parse_profile(raw, source=str(path))
 
 
-def parse_profile(raw: dict, source: str = "<profile>") -> MappingProfile:
-    def need(key: str) -> str:
-        value = raw.get(key)
-        if not isinstance(value, str) or not value:
-            raise ConfigError(f"{source}: required setting {key!r} is missing")
-        return value
+def parse_profile(raw: dict[str, Any], source: str = "<profile>") -> MappingProfile:
+    """A profile from its TOML: the shape is validated by a pydantic model, the meaning (fields, code maps,
+    patterns) here; every error names the file, the key and what was expected."""
+    try:
+        model = _ProfileFile.model_validate(raw)
+    except ValidationError as exc:
+        raise config_error(source, exc) from None
 
     entities: dict[str, EntityMapping] = {}
     for entity, spec in ENTITY_FIELDS.items():
-        section = raw.get(entity)
+        section: _EntitySection | None = getattr(model, entity)
         if section is None:
             continue
-        columns = section.get("columns") or {}
+        columns = section.columns
         unknown = sorted(set(columns) - set(spec))
         if unknown:
-            raise ConfigError(f"{source}: [{entity}.columns] names unknown canonical fields {unknown}")
+            raise ConfigError(f"{source}: [{entity}.columns] names unknown canonical fields {unknown}; expected "
+                              f"some of {sorted(spec)}")
         missing = sorted(f for f, s in spec.items() if s.required and f not in columns)
         if missing:
             raise ConfigError(f"{source}: [{entity}.columns] must map the required fields {missing}")
-        codes_raw = section.get("codes") or {}
+        codes_raw = section.codes
         for code_field in codes_raw:
             if code_field not in spec or spec[code_field].kind is not FieldKind.CODE:
                 raise ConfigError(f"{source}: [{entity}.codes.{code_field}] is not a coded field")
         for f, s in spec.items():
             if s.kind is FieldKind.CODE and f in columns and f not in codes_raw:
                 raise ConfigError(f"{source}: field {f!r} is mapped but [{entity}.codes.{f}] is missing")
-        rej = section.get("rejected_when")
+        rej = section.rejected_when
+        if rej is not None and rej.field not in spec:
+            raise ConfigError(f"{source}: [{entity}] rejected_when.field {rej.field!r} is not a canonical field; "
+                              f"expected one of {sorted(columns)}")
         entities[entity] = EntityMapping(
             entity=entity,
-            columns={k: str(v) for k, v in columns.items()},
-            codes={f: {_fold(k): str(v) for k, v in m.items()} for f, m in codes_raw.items()},
-            code_labels={f: {k: str(v) for k, v in m.items()} for f, m in codes_raw.items()},
-            rejected_when=RejectRule(rej["field"], frozenset(rej["values"])) if rej else None,
-            ignored_columns=frozenset(" ".join(str(c).split()) for c in section.get("ignored_columns", [])),
+            columns=dict(columns),
+            codes={f: {_fold(k): v for k, v in m.items()} for f, m in codes_raw.items()},
+            code_labels={f: dict(m) for f, m in codes_raw.items()},
+            rejected_when=RejectRule(rej.field, frozenset(rej.values)) if rej else None,
+            ignored_columns=frozenset(" ".join(c.split()) for c in section.ignored_columns),
         )
     if not entities:
         raise ConfigError(f"{source}: maps no entity (expected one of {sorted(ENTITY_FIELDS)})")
     try:
-        patterns = tuple(re.compile(p) for p in raw.get("label_prefix_patterns", []))
+        patterns = tuple(re.compile(p) for p in model.label_prefix_patterns)
     except re.error as exc:
-        raise ConfigError(f"{source}: bad label_prefix_patterns: {exc}") from None
+        raise ConfigError(f"{source}: label_prefix_patterns: {exc}; expected Python regular expressions") from None
     return MappingProfile(
-        name=need("name"),
-        source_system=need("source_system"),
-        date_format=raw.get("date_format", "%d/%m/%Y"),
-        datetime_format=raw.get("datetime_format", "%d/%m/%Y %H:%M"),
+        name=model.name,
+        source_system=model.source_system,
+        date_format=model.date_format,
+        datetime_format=model.datetime_format,
         label_prefix_patterns=patterns,
-        true_values=frozenset(_fold(v) for v in raw.get("true_values", ["yes", "y"])),
-        false_values=frozenset(_fold(v) for v in raw.get("false_values", ["no", "n"])),
+        true_values=frozenset(_fold(v) for v in model.true_values),
+        false_values=frozenset(_fold(v) for v in model.false_values),
         entities=entities,
-        unknown_values=frozenset(_fold(v) for v in raw.get("unknown_values", [])),
-        harm_mapping_basis=str(raw.get("harm_mapping_basis", "provider_profile")),
+        unknown_values=frozenset(_fold(v) for v in model.unknown_values),
+        harm_mapping_basis=model.harm_mapping_basis,
     )
 
 

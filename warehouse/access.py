@@ -48,7 +48,7 @@ __all__ = ["DBT_SCHEMAS", "RESTRICTED_COLUMNS", "AccessError", "Roles", "access_
 DBT_SCHEMAS = ("staging", "marts", "oversight", "reference")
 """Schemas of the dbt project's models, snapshot and seeds."""
 
-RESTRICTED_COLUMNS = frozenset({"patient_pseudo_id", "owner_role", "location_exact_source"})
+RESTRICTED_COLUMNS = frozenset({"patient_pseudo_id", "owner_role", "location_exact_source", "local_reference"})
 """Not free-text typed, but withheld from analysts: the patient pseudonym, and short text fields that may name
 a person or a place."""
 

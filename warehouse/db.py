@@ -188,11 +188,22 @@ def _get_indexes(
         {
             "name": name,
             "unique": bool(unique),
-            "column_names": [c.strip().strip('"') for c in expressions.strip("[]").split(",")],
+            "column_names": [_indexed_column(c) for c in expressions.strip("[]").split(",")],
             "dialect_options": {},
         }
         for name, unique, expressions in rows
     ]
+
+
+_PARTIAL = re.compile(r"CASE\s+WHEN .+ THEN \(?(\w+)\)? ELSE NULL END", re.IGNORECASE)
+
+
+def _indexed_column(expression: str) -> str:
+    """A column name; DuckDB has no partial indexes, so ``(CASE WHEN <condition> THEN col END)`` stands for a
+    partial index on ``col`` (see migration 0005) and is reported as that column."""
+    text = expression.strip().strip("'").strip('"')
+    partial = _PARTIAL.search(text)
+    return partial.group(1) if partial else text
 
 
 def _get_table_comment(

@@ -29,10 +29,11 @@ from sqlalchemy.engine import Connection, Engine
 
 from warehouse.db import is_duckdb
 from warehouse.dq_results import BatchQuality, batch_frames
-from warehouse.locks import shared_load_lock
+from warehouse.locks import file_lock, process_file_lock, shared_load_lock
 from warehouse.models import CANONICAL_TABLES, Base
 
-__all__ = ["ConservationError", "LedgerEntry", "LoadError", "LoadResult", "load_batch", "record_rejection"]
+__all__ = ["AlreadyLoaded", "ConservationError", "LedgerEntry", "LoadError", "LoadResult", "load_batch",
+           "record_rejection"]
 
 _TABLES = {key: cast(sa.Table, table) for key, table in CANONICAL_TABLES.items()}
 LINK_TABLES = {"learning_response_incidents": cast(sa.Table, Base.metadata.tables["learning_response_incident"])}
@@ -53,6 +54,15 @@ class LoadError(RuntimeError):
 
 class ConservationError(LoadError):
     """``rows_in != loaded + quarantined + duplicates``: some source rows would be unaccounted for."""
+
+
+class AlreadyLoaded(Exception):
+    """Another batch of the same file (provider, entity, checksum) is loaded: nothing was written. The loser of two
+    concurrent loads of one file ends here."""
+
+    def __init__(self, entry: LedgerEntry, loaded_batch_id: str) -> None:
+        super().__init__(f"{entry.source_file}: already loaded (same checksum) by batch {loaded_batch_id}")
+        self.loaded_batch_id = loaded_batch_id
 
 
 @dataclass
@@ -569,40 +579,65 @@ def load_batch(
     held = _read_frames(quarantine)
     held_back = None if held.empty else _prepare(held.drop_duplicates("quarantine_key"), _QUARANTINE)
 
-    with engine.begin() as conn:
-        shared_load_lock(conn)  # the marts refresh never reads while this batch is half-committed
-        staged = {key: _staged_frame(conn, _TABLES[key], value) for key, value in frames.items()}
-        counts = {key: _count_changes(conn, _TABLES[key], staging) for key, staging in staged.items()}
-        deleted = 0
-        result = _result(entry, "loaded", counts[primary], entry.quarantined, entry.duplicates, None)
-        # Checked before anything is merged; the ledger's CHECK constraint is the backstop at insert time.
-        if result.rows_in != result.loaded + result.quarantined + result.duplicates:
-            raise ConservationError(
-                f"batch {entry.batch_id} ({entry.source_file}): rows_in {result.rows_in} != loaded {result.loaded} "
-                f"+ quarantined {result.quarantined} + duplicates {result.duplicates}; nothing was written"
-            )
-        now = _utcnow()
-        for key, staging in staged.items():
-            _merge_table(conn, _TABLES[key], staging, now)
-        if "incident_patients" in staged:
-            _prune_patients(conn, staged, now)
-        for key, value in links.items():
-            link = _prepare(_read_frames(value), LINK_TABLES[key])
-            staged[key] = _replace_links(conn, LINK_TABLES[key], link, staged)
-        for key, value in (deletions or {}).items():
-            frame = _read_frames(value)
-            if len(frame):
-                staging, applied = _apply_deletions(conn, _TABLES[key], frame, entry.batch_id, now)
-                staged[f"del_{key}"] = staging
-                deleted += applied if key == primary else 0
-        result = dataclasses.replace(result, deleted=deleted)
-        if entry.watermark is not None:
-            _upsert_watermark(conn, entry, now)
-        if held_back is not None:
-            staged["quarantine"] = _insert_quarantine(conn, held_back)
-        _insert_ledger(conn, entry, result)
-        quality_staged = _insert_quality(conn, entry, result.status, quality)
-        _drop_staging(conn, list(staged.values()) + quality_staged)
+    try:
+        with process_file_lock(entry.provider_ods, entry.checksum), engine.begin() as conn:
+            shared_load_lock(conn)  # the marts refresh never reads while this batch is half-committed
+            file_lock(conn, entry.provider_ods, entry.checksum)  # one load of this file at a time ...
+            loaded = _loaded_batch(conn, entry)  # ... and under the lock, the ledger says whether it is done
+            if loaded is not None:
+                raise AlreadyLoaded(entry, loaded)
+            return _load_in(conn, entry, frames, links, primary, held_back, quality, deletions)
+    except sa.exc.DBAPIError:  # e.g. the unique index over loaded batches, should the lock ever be bypassed
+        with engine.connect() as conn:
+            loaded = _loaded_batch(conn, entry)
+        if loaded is None:
+            raise
+        raise AlreadyLoaded(entry, loaded) from None
+
+
+def _loaded_batch(conn: Connection, entry: LedgerEntry) -> str | None:
+    """The batch id that loaded this file (provider, entity, checksum), if any."""
+    return conn.execute(sa.select(_LEDGER.c.batch_id).where(
+        _LEDGER.c.provider_ods == entry.provider_ods, _LEDGER.c.entity == entry.entity,
+        _LEDGER.c.checksum == entry.checksum, _LEDGER.c.status == "loaded").limit(1)).scalar()
+
+
+def _load_in(conn: Connection, entry: LedgerEntry, frames: dict[str, Frames], links: dict[str, Frames],
+             primary: str, held_back: pd.DataFrame | None, quality: BatchQuality | None,
+             deletions: dict[str, Frames] | None) -> LoadResult:
+    """The batch's writes, inside the caller's transaction and locks."""
+    staged = {key: _staged_frame(conn, _TABLES[key], value) for key, value in frames.items()}
+    counts = {key: _count_changes(conn, _TABLES[key], staging) for key, staging in staged.items()}
+    deleted = 0
+    result = _result(entry, "loaded", counts[primary], entry.quarantined, entry.duplicates, None)
+    # Checked before anything is merged; the ledger's CHECK constraint is the backstop at insert time.
+    if result.rows_in != result.loaded + result.quarantined + result.duplicates:
+        raise ConservationError(
+            f"batch {entry.batch_id} ({entry.source_file}): rows_in {result.rows_in} != loaded {result.loaded} "
+            f"+ quarantined {result.quarantined} + duplicates {result.duplicates}; nothing was written"
+        )
+    now = _utcnow()
+    for key, staging in staged.items():
+        _merge_table(conn, _TABLES[key], staging, now)
+    if "incident_patients" in staged:
+        _prune_patients(conn, staged, now)
+    for key, value in links.items():
+        link = _prepare(_read_frames(value), LINK_TABLES[key])
+        staged[key] = _replace_links(conn, LINK_TABLES[key], link, staged)
+    for key, value in (deletions or {}).items():
+        frame = _read_frames(value)
+        if len(frame):
+            staging, applied = _apply_deletions(conn, _TABLES[key], frame, entry.batch_id, now)
+            staged[f"del_{key}"] = staging
+            deleted += applied if key == primary else 0
+    result = dataclasses.replace(result, deleted=deleted)
+    if entry.watermark is not None:
+        _upsert_watermark(conn, entry, now)
+    if held_back is not None:
+        staged["quarantine"] = _insert_quarantine(conn, held_back)
+    _insert_ledger(conn, entry, result)
+    quality_staged = _insert_quality(conn, entry, result.status, quality)
+    _drop_staging(conn, list(staged.values()) + quality_staged)
     return result
 
 

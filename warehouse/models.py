@@ -24,11 +24,13 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     DateTime,
+    Index,
     Integer,
     MetaData,
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -42,6 +44,9 @@ NAMING_CONVENTION = {
 
 KEY = String(32)
 """Hashed natural key: 32 hex characters (128 bits of SHA-256)."""
+
+LOADED_CHECKSUM_INDEX = "uq_batch_ledger_loaded_checksum"
+"""One loaded batch per (provider, entity, checksum)."""
 
 
 class Base(DeclarativeBase):
@@ -239,7 +244,14 @@ class BatchLedger(Base):
     """
 
     __tablename__ = "batch_ledger"
-    __table_args__ = (CheckConstraint("rows_in = loaded + quarantined + duplicates", name="conservation"),)
+    # At most one *loaded* batch per (provider, entity, checksum): a unique index over loaded rows only (partial on
+    # PostgreSQL; on DuckDB, which has no partial indexes, an index whose checksum part is NULL unless the batch is
+    # loaded: migration 0005), the backstop behind the load's per-file lock (warehouse.locks).
+    __table_args__ = (
+        CheckConstraint("rows_in = loaded + quarantined + duplicates", name="conservation"),
+        Index(LOADED_CHECKSUM_INDEX, "provider_ods", "entity", "checksum", unique=True,
+              postgresql_where=text("status = 'loaded'")),
+    )
 
     batch_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     run_id: Mapped[str | None] = mapped_column(String(250), comment="Airflow run id or CLI run id")

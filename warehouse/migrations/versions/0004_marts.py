@@ -5,7 +5,7 @@ Revises: 0003_data_quality
 
 Tables are written out by hand to match ``warehouse/mart_models.py`` (checked by ``tests/test_migrations.py``),
 with explicit constraint and index names. This revision also created the oversight views; their definitions now
-live in the dbt project (``warehouse/dbt``) and ``0005_dbt_warehouse`` drops any left from this revision, so they
+live in the dbt project (``warehouse/dbt``) and ``0006_dbt_warehouse`` drops any left from this revision, so they
 are no longer created here. PostgreSQL roles and row-level security
 are not created here: they depend on the provider registry and a role prefix, so ``psirf access`` applies them
 (``warehouse.access``), and can be rerun after every migration.

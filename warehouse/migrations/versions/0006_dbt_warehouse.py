@@ -1,7 +1,7 @@
 """The analysts' warehouse moves to dbt (issue 10): drop the hand-built marts, add the Duty of Candour notified date.
 
-Revision ID: 0005_dbt_warehouse
-Revises: 0004_marts
+Revision ID: 0006_dbt_warehouse
+Revises: 0005_loaded_batch_unique
 
 The star schema and the oversight views of ``0004_marts`` are now models of the dbt project in
 ``warehouse/dbt`` (schemas ``staging``, ``marts``, ``oversight``, ``reference``), built by ``psirf marts`` and the
@@ -23,8 +23,8 @@ from types import ModuleType
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005_dbt_warehouse"
-down_revision: str | Sequence[str] | None = "0004_marts"
+revision: str = "0006_dbt_warehouse"
+down_revision: str | Sequence[str] | None = "0005_loaded_batch_unique"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
