@@ -2,8 +2,8 @@
 
 Each model, seed and snapshot becomes a task that runs ``dbt build --select <node>`` (the node and its tests,
 ``TestBehavior.BUILD``) in this venv (local execution, dbt's in-process runner), so data engineers see every
-model and its tests in the grid after the night's loads. Tests with several parents (relationships) get their
-own task after both parents.
+model and its tests in the grid after the night's loads. A test with several parents (a relationships test) runs
+with the model it is declared on; its other parent, a dimension, is always upstream of that model.
 
 Nothing runs when the DAG is parsed: the tasks are laid out from the manifest that ``psirf init`` (dbt parse)
 writes to ``$PSIRF_HOME/dbt/target/manifest.json``, and the dbt target is built when a task runs, from
@@ -65,7 +65,6 @@ def marts_task_group(*, pool: str, group_id: str = "marts", **task_kwargs: Any) 
         execution_config=ExecutionConfig(execution_mode=ExecutionMode.LOCAL, invocation_mode=InvocationMode.DBT_RUNNER,
                                          dbt_project_path=PROJECT_DIR),
         render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.BUILD,
-                                   emit_datasets=False, should_detach_multiple_parents_tests=True,
-                                   enable_mock_profile=False),
+                                   emit_datasets=False, enable_mock_profile=False),
         operator_args={"install_deps": False, "pool": pool, **task_kwargs},
     )

@@ -37,6 +37,7 @@ def make_engine(url: str | URL | None = None) -> Engine:
     """
     sa_url = make_url(url if url is not None else settings.warehouse_url())
     if sa_url.get_backend_name() == "duckdb":
+        release_dbt_duckdb()
         database = sa_url.database or ""
         if database and database != ":memory:" and ":" not in database.split("/", 1)[0]:
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
@@ -44,6 +45,22 @@ def make_engine(url: str | URL | None = None) -> Engine:
         _install_duckdb_reflection(engine.dialect)
         return engine
     return sa.create_engine(sa_url, pool_pre_ping=True)
+
+
+def release_dbt_duckdb() -> None:
+    """Close the DuckDB database dbt-duckdb keeps open for the life of a process that ran dbt in-process (the CLI's
+    marts build, or astronomer-cosmos tasks in one Airflow process): DuckDB refuses a second connection to a file
+    from the same process with other settings. A no-op where dbt never ran."""
+    import sys
+
+    module = sys.modules.get("dbt.adapters.duckdb.connections")
+    if module is None:
+        return
+    manager = module.DuckDBConnectionManager
+    environment = manager._ENV
+    manager.close_all_connections()
+    if environment is not None:
+        environment.close()
 
 
 def duckdb_settings() -> dict[str, str]:

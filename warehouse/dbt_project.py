@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 
 from psirf import settings
 from psirf.errors import PsirfError
+from warehouse.db import release_dbt_duckdb
 
 __all__ = ["PROFILE_NAME", "PROJECT_DIR", "TARGET_NAME", "BuildResult", "DbtTarget", "build", "dbt_home",
            "invoke", "manifest_path", "target_for"]
@@ -161,24 +162,10 @@ def invoke(args: list[str], url: str | None = None, *, quiet: bool = True,
     with _environment({**target.env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "False", "DO_NOT_TRACK": "1"}):
         result = dbtRunner(callbacks=[collect]).invoke(cli_args)
     if target.type == "duckdb":
-        _release_duckdb()
+        release_dbt_duckdb()
     if result.exception is not None:
         raise DbtError(f"dbt {' '.join(args)} could not run: {result.exception}") from None
     return BuildResult(" ".join(args), bool(result.success), nodes, time.monotonic() - started)
-
-
-def _release_duckdb() -> None:
-    """Close the DuckDB database dbt-duckdb keeps open for the life of the process.
-
-    DuckDB refuses a second connection to a file from the same process with other settings, and admits no other
-    process while one holds it: the loader, the publisher and later invocations must find the file free.
-    """
-    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-
-    environment = DuckDBConnectionManager._ENV
-    DuckDBConnectionManager.close_all_connections()
-    if environment is not None:
-        environment.close()
 
 
 def build(url: str | None = None, *, full_refresh: bool = False, select: str | None = None,
