@@ -31,7 +31,8 @@ def incident(provider: str, rid: str, occurred: dt.date, *, reported: dt.date | 
              psych: str | None = None, event: str = "incident", category: str | None = None,
              doc: bool | None = None, never: bool | None = None, division: str | None = None,
              specialty: str | None = None, location: str | None = None, deleted: bool = False,
-             never_type: str | None = None, opt_out: bool | None = None) -> dict[str, Any]:
+             never_type: str | None = None, opt_out: bool | None = None,
+             notified: dt.date | None = None) -> dict[str, Any]:
     return {
         **_provenance(provider, rid), "incident_key": natural_key(provider, rid), "local_reference": None,
         "event_type_code": event, "occurred_date": occurred, "occurred_time": None, "reported_date": reported,
@@ -40,7 +41,8 @@ def incident(provider: str, rid: str, occurred: dt.date, *, reported: dt.date | 
         "harm_mapping_basis": "provider_profile", "result_source": None, "division_source": division,
         "specialty_source": specialty, "location_type_source": location, "location_exact_source": None,
         "description": f"free text of {rid}", "action_taken": None, "lessons_learned": None,
-        "duty_of_candour": doc, "duty_of_candour_source": None, "never_event": never,
+        "duty_of_candour": doc, "duty_of_candour_source": None, "duty_of_candour_notified_date": notified,
+        "never_event": never,
         "never_event_type_code": never_type, "data_sharing_opt_out": opt_out,
         "approval_status_source": None, "source_updated_at": None, "is_deleted": deleted,
     }
@@ -93,6 +95,12 @@ def insert(engine: Engine, table: str, rows: list[dict[str, Any]]) -> None:
     if rows:
         with engine.begin() as conn:
             conn.execute(sa.insert(Base.metadata.tables[table]), rows)
+
+
+def touch(engine: Engine, table: str, where: str, **params: Any) -> None:
+    """Stamp rows as changed now, as the loader does when it changes them (the incremental marts read this)."""
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"UPDATE {table} SET updated_at = :t WHERE {where}"), {"t": now(), **params})
 
 
 def seed_organisations(engine: Engine) -> None:

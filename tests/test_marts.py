@@ -1,166 +1,176 @@
-"""The star schema refresh: no fact row lost, portable keys, incremental changes and deletions, SCD2 organisations."""
+"""The dbt marts on both engines: facts follow the canonical tables incrementally (updates, deletions, pruned
+patients, event types, learning-response links), organisations are versioned, a full rebuild gives the same
+marts, every dbt test passes on good data and fails on a planted defect, and the docs build offline."""
 
 from __future__ import annotations
 
 import datetime as dt
+import time
+from pathlib import Path
+from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from tests.marts_builders import (
-    incident,
-    insert,
-    learning_response,
-    link,
-    now,
-    patient,
-    rows,
-    scalar,
-    seed_organisations,
-)
+from tests.marts_builders import incident, insert, learning_response, link, patient, rows, scalar, seed_organisations
 from transforms.keys import natural_key
-from warehouse.marts import UNKNOWN_KEY, refresh
+from warehouse.dbt_project import invoke
+from warehouse.marts import refresh
 
 D = dt.date
-NO_LOOKBACK = dt.timedelta(0)
+UNKNOWN = natural_key("unknown")
+TODAY = dt.date.today()
 
 
-def test_every_incident_reaches_the_facts_with_unknown_members(migrated_engine: Engine) -> None:
-    seed_organisations(migrated_engine)
-    known = incident("RAJ", "1", D(2026, 1, 5), harm="3", category="medication", location="Inpatient  ward")
-    odd = incident("RXX", "2", D(2026, 1, 6), harm="9", category="not-a-category")  # unknown provider and codes
-    insert(migrated_engine, "incident", [known, odd])
-
-    refresh(migrated_engine)
-
-    joined = scalar(migrated_engine, """
-        SELECT COUNT(*) FROM fct_incident f
-        JOIN dim_organisation o ON o.organisation_key = f.organisation_key
-        JOIN dim_date d ON d.date_key = f.occurred_date_key JOIN dim_date r ON r.date_key = f.reported_date_key
-        JOIN dim_event_type e ON e.event_type_key = f.event_type_key
-        JOIN dim_incident_category c ON c.category_key = f.category_key
-        JOIN dim_physical_harm ph ON ph.physical_harm_key = f.physical_harm_key
-        JOIN dim_psychological_harm ps ON ps.psychological_harm_key = f.psychological_harm_key
-        JOIN dim_service_area sa ON sa.service_area_key = f.service_area_key
-        JOIN dim_location_type l ON l.location_type_key = f.location_type_key""")
-    assert joined == 2
-    odd_row = rows(migrated_engine, "SELECT organisation_key, physical_harm_key, category_key, reported_date_key "
-                                    "FROM fct_incident WHERE provider_ods = 'RXX'")
-    assert odd_row == [(UNKNOWN_KEY, UNKNOWN_KEY, UNKNOWN_KEY, 0)]
-    known_row = rows(migrated_engine, "SELECT ph.label, c.code, l.location_type FROM fct_incident f "
-                                      "JOIN dim_physical_harm ph ON ph.physical_harm_key = f.physical_harm_key "
-                                      "JOIN dim_incident_category c ON c.category_key = f.category_key "
-                                      "JOIN dim_location_type l ON l.location_type_key = f.location_type_key "
-                                      "WHERE f.provider_ods = 'RAJ'")
-    assert known_row == [("Moderate physical harm", "medication", "Inpatient ward")]
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("PSIRF_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("PSIRF_MARTS_LOOKBACK_SECONDS", "0")  # one process, one clock: no skew margin
+    return tmp_path / "home"
 
 
-def test_label_keys_are_computed_in_sql_exactly_as_in_python(migrated_engine: Engine) -> None:
-    insert(migrated_engine, "incident", [
-        incident("RAJ", "1", D(2026, 1, 5), division="Surgery", specialty="General  Surgery "),
-        incident("RAJ", "2", D(2026, 1, 6), division="surgery", specialty="general surgery"),
-        incident("R1L", "3", D(2026, 1, 7), specialty="Adult Mental Health"),
-    ])
-
-    refresh(migrated_engine)
-
-    areas = set(rows(migrated_engine, "SELECT service_area_key, division, specialty FROM dim_service_area"))
-    assert areas == {
-        (natural_key("service_area", "surgery", "general surgery"), "Surgery", "General Surgery"),
-        (natural_key("service_area", None, "adult mental health"), None, "Adult Mental Health"),
-        (UNKNOWN_KEY, None, None),
-    }
-    assert scalar(migrated_engine, "SELECT COUNT(DISTINCT service_area_key) FROM fct_incident") == 2
+def _facts(engine: Engine) -> dict[str, tuple[Any, ...]]:
+    found = rows(engine, "SELECT i.source_record_id, ph.code, f.duty_of_candour_status, f.never_event_status, "
+                         "f.refreshed_at FROM marts.fct_incident f JOIN incident i ON i.incident_key = f.incident_key "
+                         "JOIN marts.dim_physical_harm ph ON ph.physical_harm_key = f.physical_harm_key")
+    return {r[0]: r[1:] for r in found}
 
 
-def test_refresh_is_incremental_and_follows_updates_and_deletions(migrated_engine: Engine) -> None:
-    seed_organisations(migrated_engine)
-    a = incident("RAJ", "a", D(2026, 1, 5), harm="5")
-    b = incident("RAJ", "b", D(2026, 1, 6), harm="4")
-    c = incident("R1L", "c", D(2026, 1, 7), harm="5")
-    insert(migrated_engine, "incident", [a, b, c])
-    insert(migrated_engine, "incident_patient", [patient(a, 1), patient(a, 2), patient(b, 1)])
-    first = refresh(migrated_engine, lookback=NO_LOOKBACK)
-    assert first["rows_read"]["incident"] == 3 and first["rows_read"]["incident_patient"] == 3
+def test_marts_follow_the_canonical_tables(migrated_engine: Engine, home: Path) -> None:
+    engine = migrated_engine
+    seed_organisations(engine)
+    a = incident("RAJ", "a", D(2026, 1, 5), harm="5", division="Surgery", specialty="General  Surgery ")
+    b = incident("RAJ", "b", D(2026, 1, 6), harm="3", doc=False, never=False)  # "No" on moderate harm
+    c = incident("R1L", "c", D(2026, 1, 7), harm="2", doc=True, notified=D(2026, 1, 9), never=True,
+                 division="surgery", specialty="general surgery", location="Inpatient  ward")
+    odd = incident("RXX", "odd", D(2026, 1, 8), harm="9", category="not-a-category")  # unknown provider and codes
+    risk = incident("RAJ", "risk", D(2026, 1, 9), event="risk")
+    insert(engine, "incident", [a, b, c, odd, risk])
+    insert(engine, "incident_patient", [patient(a, 1, harm="5"), patient(a, 2, harm="3"), patient(b, 1, harm="3")])
+    lr = learning_response("R1L", "lr", kind="psii", commissioned=D(2026, 1, 10))
+    insert(engine, "learning_response", [lr])
+    insert(engine, "learning_response_incident", [link(lr, c), link(lr, a)])
 
-    assert refresh(migrated_engine, lookback=NO_LOOKBACK)["rows_read"] == {
-        "incident": 0, "incident_patient": 0, "safety_action": 0, "learning_response": 0}
+    refresh(engine, tests=False)
 
-    with migrated_engine.begin() as conn:  # a's harm worsens, b is deleted upstream, a loses its second patient
-        stamp = {"t": now()}
+    first = _facts(engine)
+    # Worst harm across patients (a: patient 2 moderate), Duty of Candour and Never Event statuses, one definition.
+    assert {k: v[:3] for k, v in first.items()} == {
+        "a": ("3", "not_recorded", "not_supplied"), "b": ("3", "not_recorded", "not_never_event"),
+        "c": ("2", "notified", "never_event"), "odd": ("unknown", "not_applicable", "not_supplied")}
+    assert scalar(engine, "SELECT COUNT(*) FROM marts.fct_other_safety_event") == 1  # the risk is not an incident
+    unknown_row = rows(engine, "SELECT organisation_key, category_key, reported_date_key FROM marts.fct_incident f "
+                               "WHERE provider_ods = 'RXX'")
+    assert unknown_row == [(UNKNOWN, UNKNOWN, 0)]
+    areas = set(rows(engine, "SELECT service_area_key, division, specialty FROM marts.dim_service_area"))
+    assert (natural_key("service_area", "surgery", "general surgery"), "Surgery", "General Surgery") in areas
+    assert scalar(engine, "SELECT COUNT(DISTINCT service_area_key) FROM marts.fct_incident "
+                          "WHERE provider_ods IN ('RAJ', 'R1L') AND service_area_key <> :u", u=UNKNOWN) == 1
+    assert scalar(engine, "SELECT COUNT(*) FROM marts.bridge_learning_response_incident") == 2
+
+    time.sleep(1.1)  # the second build's stamp must differ from the first's
+    with engine.begin() as conn:  # as if the first build ran yesterday (versions are per day)
+        conn.execute(sa.text("UPDATE marts.snap_organisations SET dbt_valid_from = dbt_valid_from - INTERVAL '1 day', "
+                             "dbt_updated_at = dbt_updated_at - INTERVAL '1 day'"))
+    with engine.begin() as conn:  # what later loads do: a worsens, b is deleted, c becomes a risk, a loses patient 2
+        stamp = {"t": dt.datetime.now(dt.UTC).replace(tzinfo=None)}
         conn.execute(sa.text("UPDATE incident SET physical_harm_code = '2', updated_at = :t "
                              "WHERE source_record_id = 'a'"), stamp)
         conn.execute(sa.text("UPDATE incident SET is_deleted = true, updated_at = :t WHERE source_record_id = 'b'"),
                      stamp)
+        conn.execute(sa.text("UPDATE incident SET event_type_code = 'risk', updated_at = :t "
+                             "WHERE source_record_id = 'c'"), stamp)
         conn.execute(sa.text("DELETE FROM incident_patient WHERE source_record_id = 'a' AND patient_sequence = 2"))
-    insert(migrated_engine, "incident", [incident("RAJ", "d", D(2026, 2, 1))])
+        conn.execute(sa.text("UPDATE organisation SET icb_code = 'QXX', name = 'RENAMED TRUST' "
+                             "WHERE ods_code = 'RAJ'"))
+    insert(engine, "incident", [incident("RAJ", "d", D(2026, 2, 1))])
 
-    second = refresh(migrated_engine, lookback=NO_LOOKBACK)
+    refresh(engine, tests=False)
 
-    assert second["rows_read"]["incident"] == 2  # a (updated) and d (new); b left, c untouched
-    facts = rows(migrated_engine, "SELECT i.source_record_id, ph.code FROM fct_incident f "
-                                  "JOIN incident i ON i.incident_key = f.incident_key "
-                                  "JOIN dim_physical_harm ph ON ph.physical_harm_key = f.physical_harm_key ORDER BY 1")
-    assert facts == [("a", "2"), ("c", "5"), ("d", "5")]
-    assert rows(migrated_engine, "SELECT incident_key FROM fct_incident_patient") == [(a["incident_key"],)]
+    second = _facts(engine)
+    assert set(second) == {"a", "d", "odd"}  # b deleted upstream, c no longer an incident
+    assert second["a"][0] == "2" and second["odd"][3] == first["odd"][3]  # odd untouched: not rewritten
+    assert second["a"][3] > first["a"][3]
+    assert rows(engine, "SELECT patient_sequence FROM marts.fct_incident_patient p JOIN incident_patient c "
+                        "ON c.incident_patient_key = p.incident_patient_key") == [(1,)]
+    assert scalar(engine, "SELECT COUNT(*) FROM marts.fct_incident_patient") == 1  # b's patient left with b
+    assert rows(engine, "SELECT incident_key FROM marts.bridge_learning_response_incident") == [(a["incident_key"],)]
+    assert scalar(engine, "SELECT COUNT(*) FROM marts.fct_other_safety_event") == 2
+    versions = rows(engine, "SELECT icb_code, valid_from, valid_to, is_current FROM marts.dim_organisation "
+                            "WHERE ods_code = 'RAJ' ORDER BY valid_from")
+    assert versions == [("QH8", D(1900, 1, 1), TODAY, False), ("QXX", TODAY, None, True)]
+    # The January incident stays with the ICB responsible then; its current name comes from the current version.
+    by_month = rows(engine, "SELECT occurred_month, icb_code, provider_name FROM oversight.oversight_incidents_by_harm "
+                            "WHERE provider_ods = 'RAJ' ORDER BY 1")
+    assert by_month == [("2026-01", "QH8", "RENAMED TRUST"), ("2026-02", "QH8", "RENAMED TRUST")]
+
+    query = ("SELECT f.incident_key, f.physical_harm_key, f.duty_of_candour_status, p.incident_patient_key "
+             "FROM marts.fct_incident f LEFT JOIN marts.fct_incident_patient p ON p.incident_key = f.incident_key "
+             "ORDER BY 1, 4")
+    before = rows(engine, query)
+    result = refresh(engine, full=True)  # with every dbt test
+    assert result["success"] and result["counts"].get("fail", 0) == 0 and result["counts"].get("error", 0) == 0
+    assert rows(engine, query) == before
+
+    # A planted defect fails the Duty of Candour test and a relationships test: no test that cannot fail.
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE marts.fct_incident SET duty_of_candour_status = 'not_applicable', "
+                             "physical_harm_key = 'not-a-key' WHERE is_moderate_or_worse"))
+    engine.dispose()
+    relationship = "relationships_fct_incident_physical_harm_key__physical_harm_key__ref_dim_physical_harm_"
+    checked = invoke(["test", "--select", f"assert_duty_of_candour_status_consistent {relationship}"],
+                     engine.url.render_as_string(hide_password=False))
+    assert {n["name"]: n["status"] for n in checked.nodes} == {
+        "assert_duty_of_candour_status_consistent": "fail", relationship: "fail"}
 
 
-def test_full_refresh_gives_the_same_marts(migrated_engine: Engine) -> None:
+@pytest.mark.parametrize("warehouse_url", ["duckdb"], indirect=True)
+def test_the_published_copy_opens_in_the_duckdb_cli_while_the_warehouse_is_busy(migrated_engine: Engine,
+                                                                                  home: Path) -> None:
+    import subprocess
+    import sys
+
     seed_organisations(migrated_engine)
-    a = incident("RAJ", "a", D(2026, 1, 5), harm="3", specialty="Cardiology")
-    insert(migrated_engine, "incident", [a, incident("R1L", "b", D(2026, 3, 1), reported=D(2026, 3, 4))])
-    insert(migrated_engine, "incident_patient", [patient(a, 1, ethnicity="A", gender="2", bracket="9")])
-    refresh(migrated_engine)
-    query = ("SELECT f.*, p.incident_patient_key, p.ethnicity_key FROM fct_incident f "
-             "LEFT JOIN fct_incident_patient p ON p.incident_key = f.incident_key ORDER BY f.incident_key")
-    before = [r[:-3] + r[-2:] for r in rows(migrated_engine, query)]  # all but refreshed_at
+    insert(migrated_engine, "incident", [incident("RAJ", "a", D(2026, 1, 5), harm="3", doc=False)])
+    result = refresh(migrated_engine, tests=False)
+    published = Path(result["published"])
+    assert published == home / "published" / "warehouse.duckdb"
+    cli = Path(sys.executable).parent / "duckdb"  # duckdb-cli 1.5 from PyPI: refuses the warehouse's storage version
 
-    assert refresh(migrated_engine, full=True)["full"] is True
-    after = [r[:-3] + r[-2:] for r in rows(migrated_engine, query)]
-    assert after == before
-    days = (D(2026, 3, 4) - D(2026, 1, 5)).days + 1  # continuous from the first to the last date used
-    assert scalar(migrated_engine, "SELECT COUNT(*) FROM dim_date WHERE date_key > 0") == days
+    with migrated_engine.begin() as conn:  # a load in progress: this process holds the warehouse for writing
+        conn.exec_driver_sql("UPDATE incident SET updated_at = updated_at")
+        read = subprocess.run([str(cli), "-readonly", "-csv", str(published), "-c",
+                               "SELECT provider_ods, duty_of_candour_status FROM marts.fct_incident; "
+                               "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'main'"],
+                              capture_output=True, text=True, timeout=60)
+        direct = subprocess.run([str(cli), "-readonly", str(migrated_engine.url.database), "-c", "SELECT 1"],
+                                capture_output=True, text=True, timeout=60)
+    assert read.returncode == 0, read.stderr
+    assert read.stdout.split() == ["provider_ods,duty_of_candour_status", "RAJ,not_recorded", "count_star()", "0"]
+    assert direct.returncode != 0  # the warehouse itself: locked by the load, and in a newer storage version
 
 
-def test_organisation_changes_are_versioned_and_facts_follow_their_date(migrated_engine: Engine) -> None:
+def test_dbt_docs_build_offline(migrated_engine: Engine, home: Path) -> None:
+    from warehouse.dbt_docs import generate_docs
+
     seed_organisations(migrated_engine)
-    insert(migrated_engine, "incident", [incident("RAJ", "jan", D(2026, 1, 15)),
-                                         incident("RAJ", "apr", D(2026, 4, 10))])
-    refresh(migrated_engine, as_of=D(2026, 2, 1))
-    with migrated_engine.begin() as conn:
-        conn.execute(sa.text("UPDATE organisation SET icb_code = 'QXX', name = 'RENAMED TRUST' WHERE ods_code = 'RAJ'"))
-
-    result = refresh(migrated_engine, as_of=D(2026, 3, 1))
-
-    assert result["organisations_versioned"] == ["RAJ"]
-    versions = rows(migrated_engine, "SELECT icb_code, valid_from, valid_to, is_current FROM dim_organisation "
-                                     "WHERE ods_code = 'RAJ' ORDER BY valid_from")
-    assert versions == [("QH8", D(1900, 1, 1), D(2026, 3, 1), False), ("QXX", D(2026, 3, 1), None, True)]
-    by_month = rows(migrated_engine, "SELECT occurred_month, icb_code, provider_name "
-                                     "FROM vw_incidents_by_provider_month_harm ORDER BY 1")
-    assert by_month == [("2026-01", "QH8", "RENAMED TRUST"), ("2026-04", "QXX", "RENAMED TRUST")]
+    refresh(migrated_engine, tests=False)
+    migrated_engine.dispose()
+    page = generate_docs(migrated_engine.url.render_as_string(hide_password=False))
+    text = page.read_text(encoding="utf-8")
+    assert page == home / "docs" / "dbt" / "index.html"
+    for expected in ("oversight_provider_measures", "Grain: one row per", "int_incident_measures",
+                     "assert_duty_of_candour_status_consistent"):
+        assert expected in text
+    assert '"nodes"' in text  # manifest and catalog embedded (dbt docs generate --static)
 
 
-def test_learning_responses_and_their_incidents_follow_the_canonical_tables(migrated_engine: Engine) -> None:
-    i1, i2 = incident("RAJ", "1", D(2026, 1, 5)), incident("RAJ", "2", D(2026, 1, 9))
-    lr = learning_response("RAJ", "lr1", kind="psii", commissioned=D(2026, 1, 10), completed=D(2026, 3, 1),
-                           status="completed")
-    other = learning_response("RAJ", "lr2", kind="aar", commissioned=D(2026, 1, 12))
-    insert(migrated_engine, "incident", [i1, i2])
-    insert(migrated_engine, "learning_response", [lr, other])
-    insert(migrated_engine, "learning_response_incident", [link(lr, i1), link(lr, i2), link(other, i2)])
-    refresh(migrated_engine)
-    assert scalar(migrated_engine, "SELECT COUNT(*) FROM bridge_learning_response_incident") == 3
-    assert scalar(migrated_engine, "SELECT days_to_completion FROM fct_learning_response "
-                                   "WHERE learning_response_key = :k", k=lr["learning_response_key"]) == 50
+def test_the_load_lock_id_in_dbt_matches_the_loader() -> None:
+    import yaml
 
-    with migrated_engine.begin() as conn:
-        conn.execute(sa.text("DELETE FROM learning_response_incident WHERE incident_key = :i AND "
-                             "learning_response_key = :l"), {"i": i1["incident_key"], "l": lr["learning_response_key"]})
-        conn.execute(sa.text("UPDATE learning_response SET is_deleted = true, updated_at = :t WHERE source_record_id = "
-                             "'lr2'"), {"t": now()})
-    refresh(migrated_engine)
+    from warehouse.dbt_project import PROJECT_DIR
+    from warehouse.locks import LOAD_LOCK_ID
 
-    assert rows(migrated_engine, "SELECT learning_response_key, incident_key FROM bridge_learning_response_incident") \
-        == [(lr["learning_response_key"], i2["incident_key"])]
-    assert scalar(migrated_engine, "SELECT COUNT(*) FROM fct_learning_response") == 1
+    project = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))
+    assert project["vars"]["load_lock_id"] == LOAD_LOCK_ID

@@ -168,12 +168,15 @@ def invoke(args: list[str], url: str | None = None, *, quiet: bool = True,
     return BuildResult(" ".join(args), bool(result.success), nodes, time.monotonic() - started)
 
 
-def build(url: str | None = None, *, full_refresh: bool = False, select: str | None = None,
+def build(url: str | None = None, *, full_refresh: bool = False, select: str | None = None, tests: bool = True,
           on_node: Callable[[dict[str, Any]], None] | None = None) -> BuildResult:
-    """``dbt build``: seeds, the organisation snapshot, every model (facts incrementally) and every test."""
+    """``dbt build``: seeds, the organisation snapshot, every model (facts incrementally) and, unless ``tests`` is
+    false, every test."""
     args = ["build"]
     if full_refresh:
         args.append("--full-refresh")
     if select:
         args += ["--select", select]
+    if not tests:
+        args += ["--exclude-resource-type", "test"]
     return invoke(args, url, on_node=on_node)

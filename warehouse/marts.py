@@ -41,13 +41,14 @@ def _url(target: str | Engine | None) -> str | None:
     return target
 
 
-def refresh(target: str | Engine | None = None, *, full: bool = False,
+def refresh(target: str | Engine | None = None, *, full: bool = False, tests: bool = True,
             on_node: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """``dbt build`` then :func:`publish`; raises :class:`DbtError` naming what failed (nothing is published).
 
-    ``target``: the warehouse URL (default the configured one) or an engine on it."""
+    ``target``: the warehouse URL (default the configured one) or an engine on it; ``tests=False`` builds without
+    running the dbt tests (for callers that test the models' contents themselves)."""
     url = _url(target)
-    result = build(url, full_refresh=full, on_node=on_node)
+    result = build(url, full_refresh=full, tests=tests, on_node=on_node)
     if not result.success:
         raise DbtError(f"the marts build failed: {_failure_summary(result)} "
                        f"(dbt log: {settings.psirf_home() / 'dbt' / 'logs' / 'dbt.log'})")
