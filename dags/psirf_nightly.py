@@ -6,7 +6,8 @@ provider): **extract** lists the provider's new export files, **transform_valida
 model, pseudonymises and validates them, and **load** merges each batch into the warehouse in one transaction
 and writes the batch ledger. One provider failing does not stop the others. Once every provider's load has
 finished, the **marts** task group builds the analysts' warehouse: the dbt project in `warehouse/dbt`, one task
-per model, seed and snapshot (each runs the node and its tests), facts incrementally. **publish_marts** then
+per model, seed and snapshot (each runs the node and its own tests), facts incrementally; **marts_tests** runs
+every dbt test, including those spanning several models. **publish_marts** then
 re-applies access control (PostgreSQL) or writes the read-only copy for BI tools (DuckDB) and emits the marts
 asset that starts `psirf_system_report`. **feedback** sends each provider its data-quality report, which reads its
 measures from the marts (also after a failed load), and **summary** fails the run if any provider failed, naming
@@ -109,6 +110,19 @@ def psirf_nightly() -> None:
     def loads_finished() -> None:
         """The marts build starts once every provider's load has ended, whichever way it ended."""
 
+    @task(pool=WAREHOUSE_POOL)
+    def marts_tests() -> dict[str, Any]:
+        """Every dbt test, once every model is built: the ones spanning several models run only here."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from warehouse.dbt_project import DbtError
+        from warehouse.marts import test_marts
+
+        try:
+            return test_marts()
+        except DbtError as exc:  # a failing test is a finding about the data: retrying cannot change it
+            raise AirflowFailException(str(exc)) from exc
+
     # Emitting the marts asset starts psirf_system_report (data-aware scheduling) once the marts are built.
     @task(outlets=[Asset(name="psirf_marts", uri="x-psirf://warehouse/marts")], pool=WAREHOUSE_POOL)
     def publish_marts() -> dict[str, Any]:
@@ -139,7 +153,7 @@ def psirf_nightly() -> None:
     results = provider_load.expand(ods_code=expected)
     marts = marts_task_group(pool=WAREHOUSE_POOL)
     published = publish_marts()
-    results >> loads_finished() >> marts >> published
+    results >> loads_finished() >> marts >> marts_tests() >> published
     published >> feedback.expand(ods_code=expected) >> summary(expected, results, published)
 
 

@@ -2,8 +2,10 @@
 
 Each model, seed and snapshot becomes a task that runs ``dbt build --select <node>`` (the node and its tests,
 ``TestBehavior.BUILD``) in this venv (local execution, dbt's in-process runner), so data engineers see every
-model and its tests in the grid after the night's loads. A test with several parents (a relationships test) runs
-with the model it is declared on; its other parent, a dimension, is always upstream of that model.
+model and its tests in the grid after the night's loads. A node's task runs the tests of that node alone
+(``--indirect-selection cautious``): a test with several parents (a relationships test, a reconciliation) could
+otherwise run before its other parents are built. Those run in the DAG's ``marts_tests`` task, after the group,
+with every other test of the project (:func:`warehouse.marts.test_marts`).
 
 Nothing runs when the DAG is parsed: the tasks are laid out from the manifest that ``psirf init`` (dbt parse)
 writes to ``$PSIRF_HOME/dbt/target/manifest.json``, and the dbt target is built when a task runs, from
@@ -66,5 +68,6 @@ def marts_task_group(*, pool: str, group_id: str = "marts", **task_kwargs: Any) 
                                          dbt_project_path=PROJECT_DIR),
         render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.BUILD,
                                    emit_datasets=False, enable_mock_profile=False),
-        operator_args={"install_deps": False, "pool": pool, **task_kwargs},
+        operator_args={"install_deps": False, "pool": pool, "dbt_cmd_flags": ["--indirect-selection", "cautious"],
+                       **task_kwargs},
     )

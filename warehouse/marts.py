@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from psirf import settings
 from warehouse.dbt_project import BuildResult, DbtError, build
 
-__all__ = ["publish", "refresh"]
+__all__ = ["publish", "refresh", "test_marts"]
 
 
 def _failure_summary(result: BuildResult) -> str:
@@ -53,6 +53,18 @@ def refresh(target: str | Engine | None = None, *, full: bool = False, tests: bo
         raise DbtError(f"the marts build failed: {_failure_summary(result)} "
                        f"(dbt log: {settings.psirf_home() / 'dbt' / 'logs' / 'dbt.log'})")
     return {**result.as_dict(), "full": full, **publish(url)}
+
+
+def test_marts(target: str | Engine | None = None) -> dict[str, Any]:
+    """Every dbt test of the project (after a node-by-node build in Airflow); raises :class:`DbtError` naming the
+    failures. Tests that span several models run here, once every model is built."""
+    from warehouse.dbt_project import invoke
+
+    result = invoke(["test"], _url(target))
+    if not result.success:
+        raise DbtError(f"the marts tests failed: {_failure_summary(result)} "
+                       f"(dbt log: {settings.psirf_home() / 'dbt' / 'logs' / 'dbt.log'})")
+    return result.as_dict()
 
 
 def publish(target: str | Engine | None = None) -> dict[str, Any]:
