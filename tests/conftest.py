@@ -92,6 +92,14 @@ def pg_warehouse() -> Iterator[tuple[str, Engine]]:
         databases.close()
 
 
+@pytest.fixture(autouse=True)
+def _psirf_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test writes its work files (dbt's manifest and logs, reports, outbox) under its own folder, never in
+    the repository's var/ that `make run` uses; a test that needs another home sets PSIRF_HOME itself."""
+    if "PSIRF_HOME" not in os.environ:
+        monkeypatch.setenv("PSIRF_HOME", str(tmp_path / "psirf_home"))
+
+
 TEST_KEY = "TEST-ONLY-key-for-pseudonymisation-tests-0123"
 
 

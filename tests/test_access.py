@@ -1,5 +1,6 @@
-"""Access on PostgreSQL: a provider role sees and writes only its own rows (forced RLS, also through views);
-the analyst role sees every provider but no free text. DuckDB refuses access control rather than pretend."""
+"""Access on PostgreSQL: a provider role sees and writes only its own rows (forced RLS, in the canonical tables and in
+every dbt model and view); the analyst role sees every provider but no free text; a login made with
+`psirf access --login` connects with psql in its role. DuckDB refuses access control rather than pretend."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def secured(migrated_engine: Engine) -> Iterator[tuple[Engine, Roles]]:
                                          incident("RAJ", "2", dt.date(2026, 1, 6)),
                                          incident("R1L", "3", dt.date(2026, 1, 7))])
     insert(migrated_engine, "safety_action", [action("R1L", "a1")])
-    refresh(migrated_engine)
+    refresh(migrated_engine, tests=False)
     prefix = f"psirf_t{uuid.uuid4().hex[:8]}_"  # roles are cluster-wide: never reuse a real prefix in a test
     roles = roles_for(PROVIDERS, prefix)
     try:
@@ -38,6 +39,13 @@ def secured(migrated_engine: Engine) -> Iterator[tuple[Engine, Roles]]:
         yield migrated_engine, roles
     finally:
         drop_access(migrated_engine, PROVIDERS, prefix)
+
+
+def _provider_relations(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        return [r[0] for r in conn.execute(sa.text(
+            "SELECT DISTINCT table_schema || '.' || table_name FROM information_schema.columns "
+            "WHERE column_name = 'provider_ods' AND table_schema IN ('staging', 'marts', 'oversight') ORDER BY 1"))]
 
 
 def _as(engine: Engine, role: str, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
@@ -51,12 +59,14 @@ def _as(engine: Engine, role: str, sql: str, params: dict[str, Any] | None = Non
 def test_a_provider_role_sees_only_its_own_rows(secured: tuple[Engine, Roles]) -> None:
     engine, roles = secured
     raj = roles.providers["RAJ"]
-    for query in ("SELECT DISTINCT provider_ods FROM incident", "SELECT DISTINCT provider_ods FROM fct_incident",
-                  "SELECT DISTINCT provider_ods FROM vw_incidents_by_provider_month_harm"):
-        assert _as(engine, raj, query) == [("RAJ",)], query
-    assert _as(engine, raj, "SELECT COUNT(*) FROM fct_incident") == [(2,)]
+    relations = _provider_relations(engine)
+    assert {"marts.fct_incident", "oversight.oversight_provider_measures", "oversight.oversight_duty_of_candour",
+            "staging.stg_canonical__incidents"} <= set(relations)
+    for relation in ["incident", *relations]:  # every table, model and view that has provider rows
+        assert set(_as(engine, raj, f"SELECT DISTINCT provider_ods FROM {relation}")) <= {("RAJ",)}, relation
+    assert _as(engine, raj, "SELECT COUNT(*) FROM marts.fct_incident") == [(2,)]
     assert _as(engine, raj, "SELECT COUNT(*) FROM safety_action") == [(0,)]
-    assert _as(engine, roles.providers["R1L"], "SELECT COUNT(*) FROM vw_safety_actions_by_provider") == [(1,)]
+    assert _as(engine, roles.providers["R1L"], "SELECT COUNT(*) FROM oversight.oversight_safety_actions") == [(1,)]
 
 
 @ON_POSTGRES
@@ -83,9 +93,9 @@ def test_a_provider_role_cannot_write_another_providers_row(secured: tuple[Engin
 @ON_POSTGRES
 def test_the_analyst_role_sees_all_providers_but_no_free_text(secured: tuple[Engine, Roles]) -> None:
     engine, roles = secured
-    assert _as(engine, roles.analyst, "SELECT DISTINCT provider_ods FROM fct_incident ORDER BY 1") == [("R1L",),
-                                                                                                    ("RAJ",)]
-    assert _as(engine, roles.analyst, "SELECT COUNT(*) FROM vw_incidents_by_provider_month_harm") == [(2,)]
+    assert _as(engine, roles.analyst, "SELECT DISTINCT provider_ods FROM marts.fct_incident ORDER BY 1") == [
+        ("R1L",), ("RAJ",)]
+    assert _as(engine, roles.analyst, "SELECT COUNT(*) FROM oversight.oversight_incidents_by_harm") == [(2,)]
     assert _as(engine, roles.analyst, "SELECT COUNT(incident_key) FROM incident") == [(3,)]
     for column, table in (("description", "incident"), ("lessons_learned", "incident"),
                           ("action_taken", "incident"), ("effectiveness_measure", "safety_action"),
@@ -102,9 +112,10 @@ def test_row_security_is_forced_on_every_provider_table(secured: tuple[Engine, R
         flags = conn.execute(sa.text(
             "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity FROM pg_class c "
             "JOIN information_schema.columns i ON i.table_name = c.relname AND i.column_name = 'provider_ods' "
-            "WHERE c.relkind = 'r' AND i.table_schema = current_schema()")).all()
-    assert {"incident", "fct_incident", "fct_incident_patient", "bridge_learning_response_incident"} <= {
-        f[0] for f in flags}
+            "JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = i.table_schema "
+            "WHERE c.relkind = 'r' AND i.table_schema IN (current_schema(), 'marts', 'oversight')")).all()
+    assert {"incident", "fct_incident", "fct_incident_patient", "bridge_learning_response_incident",
+            "oversight_provider_measures"} <= {f[0] for f in flags}
     assert all(f[1] and f[2] for f in flags), [f for f in flags if not (f[1] and f[2])]
 
 
@@ -114,6 +125,64 @@ def test_the_loader_role_reads_and_writes_every_provider(secured: tuple[Engine, 
     _as(engine, roles.loader, "UPDATE incident SET never_event = true WHERE provider_ods = 'R1L'")
     assert _as(engine, roles.loader, "SELECT provider_ods, COUNT(*) FROM incident GROUP BY 1 ORDER BY 1") == [
         ("R1L", 1), ("RAJ", 2)]
+
+
+@ON_POSTGRES
+def test_views_run_as_the_querying_role(secured: tuple[Engine, Roles]) -> None:
+    engine, _ = secured
+    with engine.connect() as conn:
+        views = conn.execute(sa.text(
+            "SELECT n.nspname || '.' || c.relname, c.reloptions FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'v' "
+            "AND n.nspname IN ('staging', 'oversight')")).all()
+    assert len(views) > 10
+    assert all(v[1] and "security_invoker=true" in v[1] for v in views), [v for v in views if not v[1]]
+
+
+@ON_POSTGRES
+def test_a_login_made_by_the_cli_connects_with_psql_in_its_role(secured: tuple[Engine, Roles],
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+    import subprocess
+
+    from typer.testing import CliRunner
+
+    from psirf.cli import app
+
+    engine, roles = secured
+    url = engine.url
+    monkeypatch.setenv("PSIRF_WAREHOUSE_URL", url.render_as_string(hide_password=False))
+    monkeypatch.setenv("PSIRF_LOGIN_PASSWORD", "a long test password 42")
+    people = roles.prefix.replace("psirf_", "login_")  # cluster-wide names, unique to this test
+    logins = {"analyst": f"{people}ana", "provider": f"{people}raj_lead"}
+    try:
+        made = CliRunner().invoke(app, ["access", "--prefix", roles.prefix, "--login", logins["analyst"],
+                                        "--role", "analyst"])
+        assert made.exit_code == 0, made.output
+        assert "a long test password" not in made.output
+        made = CliRunner().invoke(app, ["access", "--prefix", roles.prefix, "--login", logins["provider"],
+                                        "--role", "provider", "--provider", "RAJ"])
+        assert made.exit_code == 0, made.output
+
+        psql = shutil.which("psql")
+        assert psql is not None
+
+        def query(login: str, sql: str) -> str:
+            run = subprocess.run([psql, "-h", str(url.host), "-p", str(url.port), "-U", login, "-d",
+                                  str(url.database), "-Atc", sql], capture_output=True, text=True, timeout=60,
+                                 env={"PGPASSWORD": "a long test password 42", "PATH": "/usr/bin:/bin"})
+            return run.stdout.strip() if run.returncode == 0 else "ERROR: " + run.stderr.strip()
+
+        assert query(logins["analyst"], "SELECT COUNT(DISTINCT provider_ods) FROM marts.fct_incident") == "2"
+        assert query(logins["analyst"], "SELECT description FROM incident").startswith("ERROR")
+        assert query(logins["provider"], "SELECT string_agg(DISTINCT provider_ods, ',') FROM marts.fct_incident") \
+            == "RAJ"
+        assert query(logins["provider"], "SELECT COUNT(*) FROM oversight.oversight_incidents_by_harm "
+                                         "WHERE provider_ods = 'R1L'") == "0"
+    finally:
+        with engine.begin() as conn:
+            for login in logins.values():
+                conn.exec_driver_sql(f'DROP ROLE IF EXISTS "{login}"')
 
 
 @ON_DUCKDB

@@ -1,5 +1,6 @@
-"""The system-wide report: built from the views on both engines, no shared table shows a count from 1 to 7,
-it renders in headless Chromium with its charts, and the DAG and CLI that build it are wired as designed."""
+"""The system-wide report: built from the dbt models on both engines, it shows exactly the models' figures, no
+shared table shows a count from 1 to 7, it renders in headless Chromium with its charts, and the DAG and CLI
+that build it are wired as designed."""
 
 from __future__ import annotations
 
@@ -72,7 +73,89 @@ def _fill(engine: Engine) -> None:
         action("RAJ" if n < 30 else "R1L", f"a{n}", status="completed" if n % 3 == 0 else "open",
                due=today + dt.timedelta(days=-10 if n % 2 else 10), completed=today if n % 3 == 0 else None,
                system_wide=n % 4 == 0) for n in range(36)])
-    refresh(engine)
+    refresh(engine, tests=False)
+
+
+class _Tables(HTMLParser):
+    """Every table of the page as {caption: {row label: [cells]}}, and the column headers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: dict[str, dict[str, list[str]]] = {}
+        self.headers: dict[str, list[str]] = {}
+        self._caption: str | None = None
+        self._row: list[str] | None = None
+        self._text: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("caption", "th", "td"):
+            self._text = ""
+        elif tag == "tr":
+            self._row = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "caption" and self._text is not None:
+            self._caption = self._text.strip()
+            self.tables[self._caption], self.headers[self._caption] = {}, []
+        elif tag in ("th", "td") and self._row is not None and self._text is not None:
+            self._row.append(self._text.strip())
+        elif tag == "tr" and self._row and self._caption:
+            if not self.headers[self._caption]:
+                self.headers[self._caption] = self._row[1:]
+            else:
+                self.tables[self._caption][self._row[0]] = self._row[1:]
+            self._row = None
+        if tag in ("caption", "th", "td"):
+            self._text = None
+
+    def handle_data(self, data: str) -> None:
+        if self._text is not None:
+            self._text += data
+
+    def cell(self, caption: str, row: str, column: str) -> str:
+        return self.tables[caption][row][self.headers[caption].index(column)]
+
+
+def test_the_report_shows_the_models_figures(migrated_engine: Engine, tmp_path: Path) -> None:
+    import pandas as pd
+
+    from reports.suppression import SuppressionRule, display_count, suppress_share, suppress_table
+    from reports.system_report import report_figures
+
+    _fill(migrated_engine)
+    rule = SuppressionRule.from_env()
+    figures = report_figures(migrated_engine, AS_OF)
+    page = _Tables()
+    html = build_system_report(migrated_engine, AS_OF, home=tmp_path).read_text(encoding="utf-8")
+    page.feed(html)
+
+    raj = figures.providers.loc["RAJ"]
+    candour = "Moderate or worse harm by Duty of Candour status"
+    assert raj["candour_not_recorded"] == 8  # harm 2 with nothing recorded: not recorded, never "not applicable"
+    assert page.cell(candour, "RAJ", "not recorded or No") == display_count(int(raj["candour_not_recorded"]), rule)
+    assert page.cell(candour, "RAJ", "Recorded") == f"{float(raj['share_candour_recorded']):.1f}%" == "50.0%"
+    assert page.cell(candour, "Total", "Recorded") == f"{float(figures.system['share_candour_recorded']):.1f}%"
+    timeliness = "Incidents by provider and days from occurrence to report"
+    assert page.cell(timeliness, "RAJ", "median") == f"{float(raj['median_days_to_report']):.1f} days"
+    assert page.cell(timeliness, "RAJ", "within 5 days") == suppress_share(
+        raj["share_within_target_days"], int(raj["within_target_days"]), int(raj["with_reported_date"]), rule) == "*"
+    assert page.cell(timeliness, "Total", "median") == f"{float(figures.system['median_days_to_report']):.1f} days"
+    actions = figures.actions.set_index("provider_ods")
+    exact = pd.DataFrame({"open, not overdue": actions["open"] - actions["overdue"], "overdue": actions["overdue"],
+                          "completed": actions["completed"], "cancelled": actions["cancelled"]}).astype("int64")
+    shown = suppress_table(exact, rule)  # the model's counts, through the one suppression rule
+    for provider in ("RAJ", "R1L", "Total"):
+        assert page.cell("Safety actions by provider and status", provider, "overdue") == shown.loc[provider, "overdue"]
+    assert "Never Events by provider" not in page.tables  # no feed here sends the flag: never shown as zero
+    assert "Not supplied by: R1L, RAJ, RDE." in html
+    coverage = "Incidents by learning-response coverage"
+    exact = figures.providers[["incidents_with_response", "incidents_without_response",
+                               "incidents_responses_not_supplied"]].astype("int64")
+    exact.columns = ["with a response", "none", "not supplied"]
+    shown = suppress_table(exact, rule)
+    assert int(figures.providers.loc["R1L", "incidents_responses_not_supplied"]) == 17  # R1L sends none
+    for provider in ("RAJ", "R1L", "Total"):
+        assert page.tables[coverage][provider] == list(shown.loc[provider])
 
 
 def _small_counts(cells: list[str]) -> list[str]:
@@ -91,7 +174,7 @@ def test_the_report_suppresses_every_shared_count(migrated_engine: Engine, tmp_p
     assert parsed.cells and _small_counts(parsed.cells) == []
     assert "*" in parsed.cells  # RDE's three incidents are there, hidden
     assert parsed.svgs >= 6  # trend, harm, candour, learning, actions, inequalities, timeliness
-    for title in ("Monthly trend by provider", "Harm profile", "Duty of Candour", "Learning responses",
+    for title in ("Monthly trend by provider", "Harm profile", "Duty of Candour", "Never Events", "Learning responses",
                   "Safety actions", "Harm and health inequalities", "Reporting timeliness"):
         assert f"<h2>{title}</h2>" in html
     assert "RAJ Mid And South Essex NHS Foundation Trust" in html
