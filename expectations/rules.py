@@ -119,8 +119,6 @@ RULES: dict[str, Rule] = {r.rule_id: r for r in [
     Rule("action.overdue", "timeliness", "The action is past its (revised) due date and is not completed.",
          "Complete the action, or agree and record a revised due date.", "warning"),
     # --- warehouse checks (after loading, over everything held for the provider) -------------------------------
-    Rule("warehouse.key_duplicate", "uniqueness", "A key appears more than once in the warehouse.",
-         "Nothing for the provider to fix: the ICB data team investigates.", "error"),
     Rule("warehouse.orphan_action", "consistency",
          "A safety action refers to an incident that is not in the warehouse.",
          "Send the incident the action belongs to, or correct the incident id on the action.", "warning"),

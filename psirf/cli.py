@@ -46,7 +46,7 @@ def init() -> None:
     from psirf.registry import load_registry
     from psirf.settings import warehouse_url
     from warehouse.db import make_engine
-    from warehouse.dbt_project import invoke
+    from warehouse.dbt_project import parse_project
     from warehouse.migrate import upgrade
     from warehouse.reference import seed_organisations
 
@@ -60,7 +60,7 @@ def init() -> None:
         finally:
             engine.dispose()
     with console.status("parsing the dbt project (the manifest Airflow lays the marts tasks out from)"):
-        invoke(["parse"], url)
+        parse_project(url)
     out.print(f"warehouse ready: {_safe_url(url)}")
 
 

@@ -92,6 +92,16 @@ def pg_warehouse() -> Iterator[tuple[str, Engine]]:
         databases.close()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _dbt_manifest(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Parse the dbt project once per session: the nightly DAG lays its dbt tasks out from the manifest."""
+    from warehouse.dbt_project import parse_project
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PSIRF_HOME", str(tmp_path_factory.mktemp("dbt_parse")))
+        parse_project(f"duckdb:///{tmp_path_factory.mktemp('parse_warehouse') / 'warehouse.duckdb'}")
+
+
 @pytest.fixture(autouse=True)
 def _psirf_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every test writes its work files (dbt's manifest and logs, reports, outbox) under its own folder, never in

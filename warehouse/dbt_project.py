@@ -24,7 +24,7 @@ from psirf.errors import PsirfError
 from warehouse.db import release_dbt_duckdb
 
 __all__ = ["PROFILE_NAME", "PROJECT_DIR", "TARGET_NAME", "BuildResult", "DbtTarget", "build", "dbt_home",
-           "invoke", "manifest_path", "target_for"]
+           "invoke", "manifest_path", "parse_project", "target_for"]
 
 PROJECT_DIR = Path(__file__).resolve().parent / "dbt"
 PROFILE_NAME = "psirf"
@@ -85,8 +85,17 @@ def dbt_home() -> Path:
 
 
 def manifest_path() -> Path:
-    """The manifest Airflow's DAG reads to lay out the dbt tasks (written by every invocation, and `psirf init`)."""
-    return dbt_home() / "target" / "manifest.json"
+    """The manifest Airflow's DAG lays the dbt tasks out from: ``warehouse/dbt/target/manifest.json``, next to the
+    project it describes (written by :func:`parse_project`, which `psirf init` and `make venv` run)."""
+    return PROJECT_DIR / "target" / "manifest.json"
+
+
+def parse_project(url: str | None = None) -> Path:
+    """``dbt parse`` into the project's own target folder: the manifest the DAG reads (no database is touched)."""
+    result = invoke(["parse", "--target-path", str(manifest_path().parent)], url)
+    if not result.success or not manifest_path().is_file():
+        raise DbtError(f"dbt parse failed (dbt log: {dbt_home() / 'logs' / 'dbt.log'})")
+    return manifest_path()
 
 
 @contextlib.contextmanager
@@ -141,7 +150,9 @@ def invoke(args: list[str], url: str | None = None, *, quiet: bool = True,
     profiles_dir.mkdir(parents=True, exist_ok=True)
     (profiles_dir / "profiles.yml").write_text(target.profiles_yml(), encoding="utf-8")
     cli_args = [*args, "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(profiles_dir),
-                "--target-path", str(home / "target"), "--log-path", str(home / "logs")]
+                "--log-path", str(home / "logs")]
+    if "--target-path" not in args:
+        cli_args += ["--target-path", str(home / "target")]
     if quiet:
         cli_args.insert(0, "--quiet")
     nodes: list[dict[str, Any]] = []
