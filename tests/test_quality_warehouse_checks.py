@@ -60,5 +60,6 @@ def test_orphans_and_never_events_without_a_response_are_found(migrated_engine):
     assert got[("warehouse.incident", "never_event.no_response", "never_event")] == (2, 1)  # i2 has no response
     assert got[("warehouse.safety_action", "warehouse.orphan_action", "incident_key")] == (2, 1)  # a2 only
     assert got[("warehouse.incident_patient", "warehouse.reference_unresolved", "incident_key")] == (1, 1)
-    assert rqw[("warehouse.incident", "never_event.no_response", "never_event")] == (0, 0)  # RQW sends none: "not supplied"
+    # RQW sends no learning responses: its Never Event is "not supplied", not evaluated.
+    assert rqw[("warehouse.incident", "never_event.no_response", "never_event")] == (0, 0)
     assert rqw[("warehouse.safety_action", "warehouse.orphan_action", "incident_key")] == (1, 1)

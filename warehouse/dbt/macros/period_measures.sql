@@ -71,7 +71,7 @@ totals as (
                            'response_not_supplied'] %}
         {%- for n in var('timeliness_days') %}{% do columns.append('within_' ~ n ~ '_days') %}{% endfor %}
         {%- for column in columns %}
-        coalesce(sum(m.{{ column }}), 0) as {{ column }}{% if not loop.last %},{% endif %}
+        cast(coalesce(sum(m.{{ column }}), 0) as bigint) as {{ column }}{% if not loop.last %},{% endif %}
         {%- endfor %}
     from periods p
     left join monthly m
