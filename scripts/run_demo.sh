@@ -38,10 +38,15 @@ echo "==> building the system-wide report (psirf_system_report, which the marts 
 "$BIN/airflow" dags test psirf_system_report >"$AIRFLOW_HOME/system-report.log" 2>&1 \
   || { tail -20 "$AIRFLOW_HOME/system-report.log"; echo "psirf_system_report FAILED" >&2; exit 1; }
 
+echo "==> dbt docs (models, columns, tests, lineage) as one offline page"
+"$BIN/psirf" docs >/dev/null
+
 echo "==> batch ledger and warehouse"
 "$BIN/psirf" status --limit 20
 echo
 echo "Warehouse: $("$BIN/python" -c 'from psirf.settings import warehouse_url; print(warehouse_url())')"
 echo "System report: $(ls "$PSIRF_HOME"/reports/system/*/system_report.html 2>/dev/null | tail -1)"
 echo "Provider feedback reports: $PSIRF_HOME/outbox/<ODS>/<load date>/"
+echo "Analysts: read-only copy for BI tools and the DuckDB CLI: $PSIRF_HOME/published/warehouse.duckdb"
+echo "          dbt docs: $PSIRF_HOME/docs/dbt/index.html"
 echo "Airflow logs of this run: $AIRFLOW_HOME/dags-test.log, $AIRFLOW_HOME/system-report.log"
