@@ -78,7 +78,7 @@ def raw_results(source_file: str, entity: str, profile: MappingProfile, history:
         raw = read_csv(path)
     except BatchRejected as exc:
         return raw_suites.unreadable(entity, "batch.empty" if "empty" in exc.problem else "raw.unreadable")
-    required = list(profile.entity(entity).columns.values())
+    required = list(profile.entity(entity).required_columns().values())
     return raw_suites.check_raw(entity, raw.frame, raw.encoding, required, history)
 
 
@@ -87,7 +87,7 @@ def raw_results_of_summary(entity: str, columns: Sequence[str], encoding: str, r
     """The raw suite for a file read in chunks: its checks are whole-file ones (columns, rows, encoding), so they
     run over a stand-in with the file's header and row count (one byte per cell), not over the rows again."""
     stand_in = pd.DataFrame(0, index=pd.RangeIndex(rows), columns=list(columns), dtype="int8")
-    required = list(profile.entity(entity).columns.values())
+    required = list(profile.entity(entity).required_columns().values())
     return raw_suites.check_raw(entity, stand_in, encoding, required, history)
 
 

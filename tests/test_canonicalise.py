@@ -65,6 +65,24 @@ def test_valid_row_maps_to_canonical_values(tmp_path):
     assert re.fullmatch(r"[0-9a-f]{64}", pat["patient_pseudo_id"])
 
 
+def test_optional_columns_are_read_when_present_and_not_supplied_when_absent(tmp_path):
+    """An export without the Never Event column loads with the flag NULL ("not supplied", never "no"); one with
+    it carries the flag and the notification date."""
+    without = run(write(tmp_path, [GOOD])).tables["incidents"].iloc[0]
+    assert pd.isna(without["never_event"]) and pd.isna(without["duty_of_candour_notified_date"])
+    path = tmp_path / "with.csv"
+    row = {**GOOD, "Never Event": "Yes", "Duty of Candour": "Yes", "Duty of Candour Notified": "10/04/2025"}
+    with path.open("w", newline="", encoding="cp1252") as fh:
+        writer = csv.DictWriter(fh, [*GOOD, "Never Event", "Duty of Candour Notified"])
+        writer.writeheader()
+        writer.writerow(row)
+    result = run(path)
+    assert result.quarantined == 0
+    inc = result.tables["incidents"].iloc[0]
+    assert bool(inc["never_event"]) is True and inc["duty_of_candour_notified_date"] == pd.Timestamp(2025, 4, 10)
+    assert pd.isna(inc["extra_attributes"]) or "Never Event" not in inc["extra_attributes"]  # mapped, not drift
+
+
 def test_no_identifier_leaves_the_transform(tmp_path):
     result = run(write(tmp_path, [GOOD, {**GOOD, "Datix ID": "1002"}]))
     for frame in [*result.tables.values(), result.issues]:

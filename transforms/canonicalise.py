@@ -103,15 +103,16 @@ def human_format(fmt: str) -> str:
 
 
 def check_columns(raw: RawBatch, profile: MappingProfile, entity: str) -> dict[str, str]:
-    """The profile's columns for ``entity``; rejects the batch, naming them, when any is missing from the file."""
+    """The profile's columns for ``entity`` that the file carries; rejects the batch, naming them, when a required
+    one is missing (an ``optional`` field's column may be absent: the field is then not supplied, NULL)."""
     mapping = profile.entity(entity)
-    missing = [f"{col!r} (for {fld})" for fld, col in mapping.columns.items() if col not in raw.columns]
+    missing = [f"{col!r} (for {fld})" for fld, col in mapping.required_columns().items() if col not in raw.columns]
     if missing:
         raise BatchRejected(raw.source_file, f"required column(s) missing: {', '.join(missing)}; the file has "
                                              f"{raw.columns}. Profile: {profile.name}")
     if raw.frame.empty and not raw.malformed:
         raise BatchRejected(raw.source_file, "the file has a header but no data rows")
-    return mapping.columns
+    return {fld: col for fld, col in mapping.columns.items() if col in raw.columns}
 
 
 def schema_drift(raw: RawBatch, mapping: EntityMapping) -> tuple[list[str], list[str]]:

@@ -36,6 +36,11 @@ class EntityMapping:
     code_labels: dict[str, dict[str, str]]  # canonical field -> {label as written in the profile: code}
     rejected_when: RejectRule | None = None
     ignored_columns: frozenset[str] = frozenset()  # known columns deliberately not loaded (e.g. patient names)
+    optional: frozenset[str] = frozenset()  # mapped fields a file may lack: then "not supplied" (NULL), no rejection
+
+    def required_columns(self) -> dict[str, str]:
+        """The mapped columns a file must carry (every mapped one but the ``optional`` fields')."""
+        return {f: c for f, c in self.columns.items() if f not in self.optional}
 
 
 @dataclass(frozen=True)
@@ -67,7 +72,7 @@ class _RejectedWhen(BaseModel):
 
 class _EntitySection(BaseModel):
     """``[<entity>]``: ``columns`` (canonical field -> source column), ``codes``, ``rejected_when``,
-    ``ignored_columns``."""
+    ``ignored_columns``, ``optional`` (mapped fields whose column a file may lack)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -75,6 +80,7 @@ class _EntitySection(BaseModel):
     codes: dict[str, dict[str, StrictStr]] = {}
     rejected_when: _RejectedWhen | None = None
     ignored_columns: list[StrictStr] = []
+    optional: list[StrictStr] = []
 
 
 class _ProfileFile(BaseModel):
@@ -146,6 +152,10 @@ def parse_profile(raw: dict[str, Any], source: str = "<profile>") -> MappingProf
         for f, s in spec.items():
             if s.kind is FieldKind.CODE and f in columns and f not in codes_raw:
                 raise ConfigError(f"{source}: field {f!r} is mapped but [{entity}.codes.{f}] is missing")
+        bad_optional = sorted(f for f in section.optional if f not in columns or spec[f].required)
+        if bad_optional:
+            raise ConfigError(f"{source}: [{entity}] optional names {bad_optional}; expected mapped fields that are "
+                              "not required")
         rej = section.rejected_when
         if rej is not None and rej.field not in spec:
             raise ConfigError(f"{source}: [{entity}] rejected_when.field {rej.field!r} is not a canonical field; "
@@ -157,6 +167,7 @@ def parse_profile(raw: dict[str, Any], source: str = "<profile>") -> MappingProf
             code_labels={f: dict(m) for f, m in codes_raw.items()},
             rejected_when=RejectRule(rej.field, frozenset(rej.values)) if rej else None,
             ignored_columns=frozenset(" ".join(c.split()) for c in section.ignored_columns),
+            optional=frozenset(section.optional),
         )
     if not entities:
         raise ConfigError(f"{source}: maps no entity (expected one of {sorted(ENTITY_FIELDS)})")
