@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 from psirf import settings
 from psirf.errors import PsirfError
 from warehouse.db import release_dbt_duckdb
+from warehouse.locks import marts_build_lock
 
 __all__ = ["PROFILE_NAME", "PROJECT_DIR", "TARGET_NAME", "BuildResult", "DbtTarget", "build", "dbt_home",
            "invoke", "manifest_path", "parse_project", "target_for"]
@@ -170,7 +171,9 @@ def invoke(args: list[str], url: str | None = None, *, quiet: bool = True,
             on_node(node)
 
     started = time.monotonic()
-    with _environment({**target.env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "False", "DO_NOT_TRACK": "1"}):
+    writes = args[0] in {"build", "run", "seed", "snapshot"}
+    with (marts_build_lock(url or settings.warehouse_url()) if writes else contextlib.nullcontext()), \
+            _environment({**target.env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "False", "DO_NOT_TRACK": "1"}):
         result = dbtRunner(callbacks=[collect]).invoke(cli_args)
     if target.type == "duckdb":
         release_dbt_duckdb()

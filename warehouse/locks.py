@@ -20,6 +20,11 @@ is a transaction-scoped advisory lock keyed on the provider and the file's check
 whose file admits one process, a process-wide lock per file (:func:`process_file_lock`) taken *before* the
 transaction begins, so the transaction's snapshot already sees the other load's commit. The ledger's unique index
 over loaded batches is the backstop.
+
+**One marts build at a time.** Two builds at once (two operators, an Airflow retry next to a CLI run) would race
+on creating the dbt schemas and relations ("duplicate key ... pg_namespace"); on PostgreSQL every dbt command that
+writes holds :func:`marts_build_lock`, a session lock on its own connection, released when the command ends or the
+process dies.
 """
 
 from __future__ import annotations
@@ -29,10 +34,12 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection
 
 LOAD_LOCK_ID = 0x50_53_49_52_46  # "PSIRF": one advisory lock id for the warehouse database
 FILE_LOCK_CLASS = 0x50_53_46  # "PSF": the namespace of per-file locks (two-int advisory keys, apart from the above)
+MARTS_LOCK_ID = 0x50_53_49_52_4D  # "PSIRM": one dbt build at a time
 
 _process_locks: dict[str, threading.Lock] = {}
 _process_locks_guard = threading.Lock()
@@ -71,3 +78,23 @@ def process_file_lock(provider_ods: str, checksum: str) -> Iterator[None]:
         lock = _process_locks.setdefault(name, threading.Lock())
     with lock:
         yield
+
+
+@contextmanager
+def marts_build_lock(url: str) -> Iterator[None]:
+    """PostgreSQL: wait for any other dbt build on this warehouse, hold the lock while the body runs."""
+    if not url.startswith("postgresql"):
+        yield
+        return
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f"SELECT pg_advisory_lock({MARTS_LOCK_ID})")
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.exec_driver_sql(f"SELECT pg_advisory_unlock({MARTS_LOCK_ID})")
+                conn.commit()
+    finally:
+        engine.dispose()
