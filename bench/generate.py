@@ -1,8 +1,8 @@
 """Deterministic scale data for the benchmark.
 
-The full feed reuses the demo generators: ``psirf.demo_feeds`` (realistic free text, planted defects, duplicates)
+The full feed reuses the demo generators: ``demo.feeds`` (realistic free text, planted defects, duplicates)
 for the five CSV trusts of ``bench/providers_bench.toml``, 95% of the incidents (about 1.5 safety actions per
-incident), and ``psirf.demo_lfpse`` for GP practices, 5% of the incidents as an LFPSE FHIR NDJSON export (one row
+incident), and ``demo.lfpse`` for GP practices, 5% of the incidents as an LFPSE FHIR NDJSON export (one row
 per patient, planted malformed lines, unsupported taxonomy versions, opt-outs).
 
 The nightly delta takes ``delta`` existing incident records, spread over the
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from demo.feeds import generate_demo_feeds
 from psirf import settings
-from psirf.demo_feeds import generate_demo_feeds
 from psirf.registry import load_registry
 from transforms.profile import load_profile
 
@@ -32,12 +32,12 @@ def providers(home: Path) -> list:
 
 
 def _trusts(home: Path) -> list:
-    return [p for p in providers(home) if p.source_type == "csv_drop"]
+    return [p for p in providers(home) if p.source_type in {"csv_drop"}]
 
 
 def generate_full(home: Path, rows: int) -> dict:
     """Write every provider's full export under ``home/demo_feeds`` (reused if already there); return the manifest."""
-    from psirf.demo_lfpse import DEFAULT_PRACTICES, generate_lfpse_feeds
+    from demo.lfpse import DEFAULT_PRACTICES, generate_lfpse_feeds
 
     manifest_path = home / "demo_feeds" / "manifest.json"
     trusts = _trusts(home)
@@ -50,7 +50,7 @@ def generate_full(home: Path, rows: int) -> dict:
         if all(manifest.get(k) == v for k, v in key.items()):
             return manifest
     manifest = generate_demo_feeds(home, trusts, seed=SEED, incidents_per_provider=per_trust)
-    lfpse = next(p for p in providers(home) if p.source_type == "lfpse_fhir_drop")
+    lfpse = next(p for p in providers(home) if p.source_type in {"lfpse_fhir_drop"})
     manifest["lfpse"] = generate_lfpse_feeds(lfpse.feed.path, seed=SEED, events_per_practice=per_practice)
     manifest.update(key)
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")

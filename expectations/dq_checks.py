@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from connectors.filedrop import read_csv
-from expectations import raw_suites
+from connectors.base import RawNote
 from expectations.canonical_suites import SUITES
 from expectations.gx_runner import RESULT_COLUMNS
 from expectations.rules import DIMENSIONS, describe
@@ -66,39 +65,20 @@ class Assessment:
 # --- raw layer ---------------------------------------------------------------------------------------------
 
 
-def raw_results(source_file: str, entity: str, profile: MappingProfile, history: Sequence[int]) -> pd.DataFrame:
-    """The raw suite over the file as read; a file that cannot be read at all fails one whole-file rule.
-
-    Only CSV files are read here; other source families (API, Excel) have no raw layer yet: an empty frame.
-    """
-    path = Path(source_file)
-    if path.suffix.lower() != ".csv" or not path.is_file():
-        return pd.DataFrame(columns=RESULT_COLUMNS)
-    try:
-        raw = read_csv(path)
-    except BatchRejected as exc:
-        return raw_suites.unreadable(entity, "batch.empty" if "empty" in exc.problem else "raw.unreadable")
-    required = list(profile.entity(entity).required_columns().values())
-    return raw_suites.check_raw(entity, raw.frame, raw.encoding, required, history)
+def note_issues(notes: Sequence[RawNote]) -> pd.DataFrame:
+    """The raw-layer warnings a reader noted, as row findings for the provider's report."""
+    if not notes:
+        return pd.DataFrame(columns=ROW_ISSUE_COLUMNS)
+    return pd.DataFrame([{"source_row_number": n.row_number, "source_record_id": n.record_id, "rule_id": n.rule_id,
+                          "severity": describe(n.rule_id).severity, "field": n.field, "found": n.found,
+                          "expected": n.expected, "message": describe(n.rule_id).description} for n in notes],
+                        columns=ROW_ISSUE_COLUMNS)
 
 
-def raw_results_of_summary(entity: str, columns: Sequence[str], encoding: str, rows: int, profile: MappingProfile,
-                           history: Sequence[int]) -> pd.DataFrame:
-    """The raw suite for a file read in chunks: its checks are whole-file ones (columns, rows, encoding), so they
-    run over a stand-in with the file's header and row count (one byte per cell), not over the rows again."""
-    stand_in = pd.DataFrame(0, index=pd.RangeIndex(rows), columns=list(columns), dtype="int8")
-    required = list(profile.entity(entity).required_columns().values())
-    return raw_suites.check_raw(entity, stand_in, encoding, required, history)
-
-
-def _rule_for_rejection(problem: str) -> str:
-    if "column" in problem and "missing" in problem:
-        return "raw.column_missing"
-    if "no data rows" in problem or "empty" in problem:
-        return "batch.empty"
-    if "are invalid" in problem:
-        return "batch.too_many_invalid"
-    return "raw.unreadable"
+def rejection_result(entity: str, rejection: BatchRejected) -> pd.DataFrame:
+    """The failed whole-batch rule a rejection is recorded under (its rule id travels on the exception)."""
+    return pd.DataFrame([_result(rejection.layer, f"{rejection.layer}.{entity}", rejection.rule_id,
+                                 rejection.field, 1, 1, "batch")], columns=RESULT_COLUMNS)
 
 
 # --- canonical layer: measuring the blocking rules ---------------------------------------------------------
@@ -334,6 +314,8 @@ def combine(raw: pd.DataFrame, chunk_results: Sequence[pd.DataFrame], chunk_row_
                      .groupby([canonical[k].astype("string").fillna("\x00") for k in keys], sort=False)
                      .agg({**{k: "first" for k in keys}, "rows_evaluated": "sum", "rows_failed": "sum"})
                      .reset_index(drop=True))
+    if len(raw) and len(canonical):  # a rule the raw layer measures (e.g. FHIR elements) is not counted twice
+        canonical = canonical[~canonical["rule_id"].isin(set(raw["rule_id"]))]
     results = pd.concat([p for p in (raw, canonical) if len(p)], ignore_index=True) if len(raw) or len(canonical) \
         else pd.DataFrame(columns=RESULT_COLUMNS)
     results = results.astype({"rows_evaluated": "int64", "rows_failed": "int64"})
@@ -342,13 +324,15 @@ def combine(raw: pd.DataFrame, chunk_results: Sequence[pd.DataFrame], chunk_row_
     return Assessment(rejected=False, results=results, row_issues=row_issues, scores=scores(results))
 
 
-def assess(*, source_file: str, entity: str, profile: MappingProfile, extracted_at: dt.datetime,
-           validated: ValidatedBatch | None, rejection: BatchRejected | None, history: Sequence[int] = (),
-           known_orgs: Iterable[str] = (), raw: pd.DataFrame | None = None) -> Assessment:
+def assess(*, entity: str, profile: MappingProfile, extracted_at: dt.datetime, validated: ValidatedBatch | None,
+           rejection: BatchRejected | None, raw: pd.DataFrame, known_orgs: Iterable[str] = (),
+           notes: pd.DataFrame | None = None) -> Assessment:
     """Everything the checks found for one batch, loaded (``validated``) or rejected (``rejection``).
 
-    ``raw``: the raw layer's results when already computed (a file read in chunks); else the file is read here."""
-    parts = [raw if raw is not None else raw_results(source_file, entity, profile, history)]
+    ``raw``: the raw layer's results (:meth:`connectors.base.SourceFamily.raw_checks`; empty when the file could
+    not be read); ``notes``: the raw-layer warnings as row findings (:func:`note_issues`). A rejection carries its
+    rule id and row count (:class:`psirf.errors.BatchRejected`): nothing is read back out of its message."""
+    parts = [raw]
     row_issues = pd.DataFrame(columns=ROW_ISSUE_COLUMNS)
     checks = canonical_checks(entity, profile, extracted_at)
     if validated is not None:
@@ -357,27 +341,22 @@ def assess(*, source_file: str, entity: str, profile: MappingProfile, extracted_
         warned, row_issues = warnings(validated, profile, extracted_at, set(known_orgs))
         parts.append(warned)
     elif rejection is not None:
-        rule_id = _rule_for_rejection(rejection.problem)
         if isinstance(rejection, TooManyInvalid):
             issues = rejection.issues
             rows = int(issues["source_row_number"].nunique()) if len(issues) else 0
-            parts.append(canonical_results(checks, issues, max(rows, _rows_in_of(rejection)), entity))
+            parts.append(canonical_results(checks, issues, max(rows, rejection.rows_in or 0), entity))
             row_issues = issues.assign(severity="error")[ROW_ISSUE_COLUMNS]
-        already = pd.concat(parts, ignore_index=True)
-        if not ((already["rule_id"] == rule_id) & (already["rows_failed"] > 0)).any():
-            layer = "canonical" if rule_id == "batch.too_many_invalid" else "raw"
-            parts.append(pd.DataFrame([_result(layer, f"{layer}.{entity}", rule_id, None, 1, 1, "batch")],
-                                      columns=RESULT_COLUMNS))
+        already = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) \
+            else pd.DataFrame(columns=RESULT_COLUMNS)
+        if not ((already["rule_id"] == rejection.rule_id) & (already["rows_failed"] > 0)).any():
+            parts.append(rejection_result(entity, rejection))
+    if notes is not None and len(notes):
+        row_issues = pd.concat([p for p in (notes, row_issues) if len(p)], ignore_index=True)
     results = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) \
         else pd.DataFrame(columns=RESULT_COLUMNS)
     results = results.astype({"rows_evaluated": "int64", "rows_failed": "int64"})
     return Assessment(rejected=rejection is not None, results=results, row_issues=row_issues.reset_index(drop=True),
                       scores=scores(results))
-
-
-def _rows_in_of(rejection: BatchRejected) -> int:
-    match = re.search(r"of (\d+) rows", rejection.problem)
-    return int(match.group(1)) if match else 0
 
 
 # --- between the pipeline's steps --------------------------------------------------------------------------

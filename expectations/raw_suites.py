@@ -1,7 +1,10 @@
 """The raw layer: whole-file checks before any value is interpreted, as GX 1.x suites ``raw.<entity>``.
 
 Required columns present (the profile's columns for the entity), at least one data row, a row count within a
-band around the provider's recent files (from the ledger; a warning), and an accepted character encoding.
+band around the provider's recent files (from the ledger; a warning), and an encoding the source family accepts.
+Every family runs this suite (:meth:`connectors.base.SourceFamily.raw_checks`) and adds its own results with
+:func:`row_result` / :func:`batch_result` (Excel: the sheet; REST: the records' shape; FHIR: profile, taxonomy
+version and elements), and the raw-layer warnings its reader noted (:func:`note_results`).
 """
 
 from __future__ import annotations
@@ -45,14 +48,15 @@ def row_count_band(history: Sequence[int]) -> RowCountBand | None:
                         loads=len(counts))
 
 
-def raw_expectations(required_columns: Sequence[str], band: RowCountBand | None) -> list[Any]:
+def raw_expectations(required_columns: Sequence[str], band: RowCountBand | None,
+                     encodings: Sequence[str] = ALLOWED_ENCODINGS) -> list[Any]:
     import great_expectations as gx
 
     ex = gx.expectations
     checks: list[Any] = [ex.ExpectColumnToExist(column=c, meta=meta("raw.column_missing", c, "batch"))
                          for c in required_columns]
     checks.append(ex.ExpectTableRowCountToBeBetween(min_value=1, meta=meta("batch.empty", None, "batch")))
-    checks.append(ex.ExpectColumnValuesToBeInSet(column=ENCODING_COLUMN, value_set=list(ALLOWED_ENCODINGS),
+    checks.append(ex.ExpectColumnValuesToBeInSet(column=ENCODING_COLUMN, value_set=list(encodings),
                                                  meta=meta("raw.unreadable", "encoding", "batch")))
     if band is not None:
         checks.append(ex.ExpectTableRowCountToBeBetween(min_value=band.low, max_value=band.high,
@@ -61,20 +65,54 @@ def raw_expectations(required_columns: Sequence[str], band: RowCountBand | None)
 
 
 def check_raw(entity: str, frame: pd.DataFrame, encoding: str, required_columns: Sequence[str],
-              history: Sequence[int] = ()) -> pd.DataFrame:
+              history: Sequence[int] = (), encodings: Sequence[str] = ALLOWED_ENCODINGS) -> pd.DataFrame:
     """Rule results of the suite ``raw.<entity>`` for one file's raw rows (strings, as read)."""
     band = row_count_band(history)
     checked = frame.assign(**{ENCODING_COLUMN: encoding})
     name = f"raw.{entity}"
-    result = validate(name, raw_expectations(required_columns, band), checked)
+    result = validate(name, raw_expectations(required_columns, band, encodings), checked)
     return rule_results("raw", name, result, len(frame))
 
 
-def unreadable(entity: str, rule_id: str) -> pd.DataFrame:
-    """The result of a file that could not be read at all: one failed whole-file check."""
-    from expectations.rules import describe
+def check_summary(entity: str, columns: Sequence[str], encoding: str, rows: int, required_columns: Sequence[str],
+                  history: Sequence[int] = (), encodings: Sequence[str] = ALLOWED_ENCODINGS) -> pd.DataFrame:
+    """The raw suite for a whole file known by its summary: its checks are whole-file ones (columns, rows,
+    encoding), so they run over a stand-in with the file's header and row count (one byte per cell), not over the
+    rows again (a file read in chunks is never held whole)."""
+    stand_in = pd.DataFrame(0, index=pd.RangeIndex(rows), columns=list(dict.fromkeys(columns)), dtype="int8")
+    return check_raw(entity, stand_in, encoding, required_columns, history, encodings)
 
-    rule = describe(rule_id)
-    return pd.DataFrame([{"layer": "raw", "suite": f"raw.{entity}", "rule_id": rule_id, "field": None,
-                          "dimension": rule.dimension, "severity": rule.severity, "scope": "batch",
-                          "rows_evaluated": 1, "rows_failed": 1}], columns=RESULT_COLUMNS)
+
+def _result(entity: str, rule_id: str, field: str | None, scope: str, evaluated: int, failed: int) -> dict[str, Any]:
+    from expectations.rules import describe, require
+
+    rule = describe(require(rule_id))
+    return {"layer": "raw", "suite": f"raw.{entity}", "rule_id": rule_id, "field": field,
+            "dimension": rule.dimension, "severity": rule.severity, "scope": scope,
+            "rows_evaluated": int(evaluated), "rows_failed": int(failed)}
+
+
+def row_result(entity: str, rule_id: str, field: str | None, evaluated: int, failed: int) -> pd.DataFrame:
+    """One row-level raw rule result (rows or records evaluated and failed), for a family's own checks."""
+    return pd.DataFrame([_result(entity, rule_id, field, "row", evaluated, failed)], columns=RESULT_COLUMNS)
+
+
+def batch_result(entity: str, rule_id: str, field: str | None, evaluated: int = 1, failed: int = 0) -> pd.DataFrame:
+    """One whole-file raw rule result."""
+    return pd.DataFrame([_result(entity, rule_id, field, "batch", evaluated, failed)], columns=RESULT_COLUMNS)
+
+
+def note_results(summary: Any) -> pd.DataFrame:
+    """A row-level result per (rule, field) of the warnings a reader noted (:class:`connectors.base.RawNote`):
+    records evaluated, records noted."""
+    counts: dict[tuple[str, str], set[int]] = {}
+    for note in summary.notes:
+        counts.setdefault((note.rule_id, note.field), set()).add(note.row_number)
+    frames = [row_result(summary.entity, rule_id, fld, summary.records, len(rows))
+              for (rule_id, fld), rows in sorted(counts.items())]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=RESULT_COLUMNS)
+
+
+def unreadable(entity: str, rule_id: str, field: str | None = None) -> pd.DataFrame:
+    """The result of a file that could not be read at all: one failed whole-file check."""
+    return batch_result(entity, rule_id, field, evaluated=1, failed=1)

@@ -118,6 +118,53 @@ RULES: dict[str, Rule] = {r.rule_id: r for r in [
          "warning"),
     Rule("action.overdue", "timeliness", "The action is past its (revised) due date and is not completed.",
          "Complete the action, or agree and record a revised due date.", "warning"),
+    # --- LFPSE FHIR: records the reader cannot turn into rows (quarantined), and what it read leniently ---------
+    Rule("fhir.invalid_json", "validity",
+         "A line of an NDJSON file (or a Bundle entry) is not valid JSON or not a JSON object.",
+         "Re-export the file from LFPSE without editing it; every line must hold one complete FHIR resource."),
+    Rule("fhir.not_adverse_event", "validity",
+         "The record is a valid FHIR resource, but not an AdverseEvent (e.g. a Patient or OperationOutcome).",
+         "Export only AdverseEvent resources for the LFPSE feed; patients belong inside their event."),
+    Rule("fhir.not_lfpse", "validity",
+         "The AdverseEvent has no LFPSE profile (patient-safety-adverse-event-N) and no LFPSE extensions.",
+         "Send only records exported from LFPSE; events from other FHIR systems need their own feed."),
+    Rule("fhir.unsupported_taxonomy", "validity",
+         "The record uses an LFPSE taxonomy version the ICB has no mapping profile for.",
+         "Tell the ICB data team which taxonomy version the export uses so a mapping profile can be added; "
+         "then send the file again."),
+    Rule("fhir.mixed_taxonomy", "validity",
+         "The record's extensions name a different taxonomy version from its profile (or from each other).",
+         "Re-export the record from LFPSE; a record must use one taxonomy version throughout."),
+    Rule("fhir.missing_element", "validity",
+         "An element the ICB cannot load the record without is missing: the resource id (matches updates and "
+         "deletions), the event type (type.coding.code, or the STU3 category AE/PAE), ReferenceNumber (the "
+         "reference you quote), DataSharingOptOut (whether the patient's details may be kept), each patient's "
+         "PatientSequence (harm is per patient), or a deletion's url and time.",
+         "Add the element named in the report to the record (or re-export it from LFPSE) and send it again."),
+    Rule("fhir.invalid_value", "validity",
+         "An element holds a value of the wrong shape (e.g. a single-valued item sent twice, a patient sequence "
+         "used twice, a timestamp without a time zone).",
+         "Re-export the record from LFPSE; if it still fails, send the record id to the ICB data team."),
+    Rule("fhir.unsupported_entry", "validity",
+         "A Bundle entry asks for an operation that cannot be applied to a record (e.g. PATCH, conditional delete).",
+         "Send full records (PUT/POST) and deletions as DELETE AdverseEvent/<id>."),
+    Rule("fhir.version_time_fallback", "completeness",
+         "The record has no meta.lastUpdated, so its version time was taken from the Bundle's timestamp, or else "
+         "from the export file's time; the record loaded.",
+         "Include meta.lastUpdated in the export if your system can: it decides which version of a record is the "
+         "newest.", "warning"),
+    Rule("fhir.event_type_from_category", "completeness",
+         "The record has no type.coding.code, so its event type was read from the STU3 category (AE: incident, "
+         "PAE: risk); the record loaded.",
+         "Include the LFPSE event type (type.coding.code: incident, outcome, risk or goodCare) if your system "
+         "can.", "warning"),
+    # --- Excel and REST: the raw layer of the other families -------------------------------------------------
+    Rule("raw.sheet_missing", "completeness", "The workbook has no sheet with the agreed name for this entity.",
+         "Name the sheet as agreed (see the registry's [provider.feed.sheets]) and send the workbook again."),
+    Rule("api.field_absent", "completeness",
+         "Some records from the API do not carry a field the agreed layout needs (the key is absent, not empty).",
+         "Ask the API's supplier to return every field on every record (null when there is no value).",
+         "warning"),
     # --- warehouse checks (after loading, over everything held for the provider) -------------------------------
     Rule("warehouse.orphan_action", "consistency",
          "A safety action refers to an incident that is not in the warehouse.",
@@ -132,17 +179,13 @@ def rule(rule_id: str) -> Rule:
     return RULES[rule_id]
 
 
+def require(rule_id: str) -> str:
+    """``rule_id``, checked against the catalogue (for code that emits a rule id: an unknown id fails loudly)."""
+    if rule_id not in RULES:
+        raise KeyError(f"rule {rule_id!r} is not in the catalogue (expectations/rules.py)")
+    return rule_id
+
+
 def describe(rule_id: str) -> Rule:
     """The rule, or a stand-in for an id not in the catalogue (so a report never fails on a new rule id)."""
     return RULES.get(rule_id) or Rule(rule_id, "validity", rule_id, "Ask the ICB data team.")
-
-
-def _connector_rules() -> None:
-    """Rules that connectors raise while reading (they own the wording, the catalogue lists them all)."""
-    from connectors.lfpse_fhir import RULES as FHIR_RULES
-
-    for rule_id, (description, how_to_fix) in FHIR_RULES.items():
-        RULES.setdefault(rule_id, Rule(rule_id, "validity", description, how_to_fix))
-
-
-_connector_rules()

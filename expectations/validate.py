@@ -41,8 +41,8 @@ class ValidatedBatch:
 class TooManyInvalid(BatchRejected):
     """Rejected for the share of invalid rows; carries the row-level issues so the provider can see them."""
 
-    def __init__(self, source_file: str, problem: str, issues: pd.DataFrame) -> None:
-        super().__init__(source_file, problem)
+    def __init__(self, source_file: str, problem: str, issues: pd.DataFrame, rows_in: int) -> None:
+        super().__init__(source_file, problem, rule_id="batch.too_many_invalid", layer="canonical", rows_in=rows_in)
         self.issues = issues
 
 
@@ -98,10 +98,20 @@ def check_invalid_share(rows_in: int, quarantined: int, issues: pd.DataFrame, ma
     """Reject the whole batch (:class:`TooManyInvalid`) when more than the allowed share of its rows is invalid."""
     share = quarantined / rows_in if rows_in else 1.0
     if share > max_invalid_share:
-        top = issues["rule_id"].value_counts().head(3)
         raise TooManyInvalid(source_file, f"{quarantined} of {rows_in} rows ({share:.0%}) are invalid, more "
                                           f"than the allowed {max_invalid_share:.0%}; most common problems: "
-                                          + ", ".join(f"{r} ({n})" for r, n in top.items()), issues)
+                                          + ", ".join(f"{p} ({n})" for p, n in most_common_problems(issues)),
+                             issues, rows_in)
+
+
+def most_common_problems(issues: pd.DataFrame, n: int = 3) -> list[tuple[str, int]]:
+    """The ``n`` most frequent (rule, field) pairs as ``rule: field`` labels with their counts, so a one-line
+    message says *what* is wrong (``fhir.missing_element: meta.lastUpdated``), not only which rule."""
+    if not len(issues):
+        return []
+    fields = issues["field"].astype("string") if "field" in issues else pd.Series(pd.NA, index=issues.index)
+    labels = issues["rule_id"].astype("string").str.cat(fields.fillna(""), sep=": ").str.removesuffix(": ")
+    return [(str(k), int(v)) for k, v in labels.value_counts().head(n).items()]
 
 
 def validate(batch: CanonicalBatch, extracted_at: dt.datetime, max_invalid_share: float,

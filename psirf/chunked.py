@@ -1,7 +1,8 @@
 """Transform and validate one batch file chunk by chunk, staging each chunk's results as parquet parts.
 
 A five-year backfill arrives as a few very large export files; reading one whole would make memory grow with the
-file. Here a file is read ``PSIRF_CHUNK_ROWS`` rows at a time (:func:`psirf.sources.iter_batch`) and each chunk
+file. Here a file is read ``PSIRF_CHUNK_ROWS`` rows at a time by its source family
+(:meth:`connectors.base.SourceFamily.iter_chunks`) and each chunk
 goes through exactly the steps a small file does (canonicalise, validate with the GX suites, data-quality
 findings), so peak memory follows the chunk size. What spans chunks is handled here, with state that is small
 per row (a 128-bit hash per row, the record ids):
@@ -11,7 +12,11 @@ per row (a 128-bit hash per row, the record ids):
   row with that id is quarantined. A first, cheap pass over the file (read and hash, no transform) finds both,
   so every chunk is transformed once, knowing them;
 * the batch is rejected when too large a share of *all* its rows is invalid, after the last chunk;
-* the batch's counts, rule results and findings are the sums of its chunks'.
+* the batch's counts, rule results and findings are the sums of its chunks';
+* the raw layer is checked once for the whole file, by its family, over what the first pass summed up
+  (:class:`connectors.base.RawSummary`: header, encoding, rows, malformed rows and notes by rule).
+
+Nothing here knows which family a file came from.
 
 Nothing reaches the warehouse here: :func:`psirf.pipeline.load_processed` loads all parts in one transaction.
 """
@@ -25,13 +30,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from connectors.filedrop import RawBatch
-from expectations.dq_checks import Assessment, chunk_findings, combine, known_organisations, raw_results_of_summary
+from connectors.base import RawBatch, RawSpec, RawSummary, SourceFamily
+from expectations.dq_checks import Assessment, chunk_findings, combine, known_organisations, note_issues
 from expectations.gx_runner import RESULT_COLUMNS
 from expectations.validate import check_invalid_share, validate
 from psirf import settings
 from psirf.errors import BatchRejected
-from psirf.registry import Provider
+from psirf.registry import Provider, family
 from transforms import normalise
 from transforms.canonicalise import BatchContext, canonicalise
 from transforms.profile import MappingProfile
@@ -104,7 +109,8 @@ def _drop_rows(raw: RawBatch, row_numbers: set[int]) -> RawBatch:
     keep = [n not in row_numbers for n in raw.row_numbers]
     return RawBatch(source_file=raw.source_file, encoding=raw.encoding, columns=raw.columns,
                     frame=raw.frame[keep].reset_index(drop=True),
-                    row_numbers=[n for n, k in zip(raw.row_numbers, keep, strict=True) if k], malformed=raw.malformed)
+                    row_numbers=[n for n, k in zip(raw.row_numbers, keep, strict=True) if k], malformed=raw.malformed,
+                    notes=raw.notes, absent=raw.absent)
 
 
 def _record_ids(raw: RawBatch, id_column: str) -> list[str]:
@@ -118,37 +124,52 @@ class ChunkedBatch:
 
     def __init__(self, *, source_file: str, entity: str, profile: MappingProfile, provider: Provider,
                  ctx: BatchContext, work: Path, chunk_rows: int, history: list[int], repeated: int = 0,
-                 quarantine_rows: Callable[[pd.DataFrame], pd.DataFrame],
-                 read: Callable[..., Iterator[RawBatch]]) -> None:
+                 quarantine_rows: Callable[[pd.DataFrame], pd.DataFrame]) -> None:
         self.source_file, self.entity, self.profile, self.provider = source_file, entity, profile, provider
         self.ctx, self.work, self.chunk_rows, self.history, self.repeated = ctx, work, chunk_rows, history, repeated
         self.quarantine_rows = quarantine_rows
-        self.read = read
+        self.family: SourceFamily = family(provider)
         self.id_column = profile.entity(entity).columns["source_record_id"]
         self.known_orgs = known_organisations()
+        self.summary: RawSummary | None = None  # set by the first pass; None while (or when) the file is unreadable
 
     def _chunks(self) -> Iterator[RawBatch]:
-        return self.read(Path(self.source_file), self.provider, self.entity, self.profile, self.chunk_rows)
+        return self.family.iter_chunks(Path(self.source_file), self.provider, self.entity, self.profile,
+                                       self.chunk_rows)
 
     def count_rows(self) -> int:
         """Rows in the file (malformed ones included), for the ledger of a rejected batch; a file that cannot be
-        read is counted leniently (:func:`psirf.sources.count_unreadable_rows`), so the ledger still counts them."""
-        from psirf.sources import count_unreadable_rows
-
+        read is counted leniently by its family (:meth:`connectors.base.SourceFamily.count_unreadable`)."""
+        if self.summary is not None:
+            return self.summary.records
         try:
             return sum(len(raw.frame) + len(raw.malformed) for raw in self._chunks())
         except BatchRejected:
-            return count_unreadable_rows(Path(self.source_file), self.provider)
+            return self.family.count_unreadable(Path(self.source_file))
+
+    def raw_results(self) -> pd.DataFrame:
+        """The raw layer's results for the file (its family's checks), or none when it could not be read."""
+        if self.summary is None:
+            return pd.DataFrame(columns=RESULT_COLUMNS)
+        spec = RawSpec(entity=self.entity, history=self.history,
+                       required_columns=list(self.profile.entity(self.entity).required_columns().values()))
+        return self.family.raw_checks(self.summary, spec)
+
+    def raw_notes(self) -> pd.DataFrame:
+        """The raw-layer warnings the reader noted, as row findings."""
+        return note_issues(self.summary.notes if self.summary is not None else [])
 
     def _survey(self) -> _State:
         """A first, cheap pass over the file (read, hash, ids; no transform): which rows repeat an earlier row
         exactly, and which record ids are sent more than once with different content, anywhere in the file."""
         state = _State()
+        summary = RawSummary(entity=self.entity)
         patient_level = "patient_sequence" in self.profile.entity(self.entity).columns
         seen_rows: set[int] = set()
         seen_ids: set[str] = set()
         last_id: str | None = None
         for i, raw in enumerate(self._chunks()):
+            summary.add(raw)
             state.dropped[i] = set()
             for number, h in zip(raw.row_numbers, _row_hashes(raw.frame), strict=True):
                 if h in seen_rows:
@@ -167,18 +188,18 @@ class ChunkedBatch:
                     state.conflicted.add(record_id)
                 seen_ids.add(record_id)
                 last_id = record_id
+        self.summary = summary
         return state
 
     def run(self) -> StagedBatch:
         """Stage every chunk; raises :class:`BatchRejected` (nothing left staged) for a batch rejected as a whole."""
         shutil.rmtree(parts_dir(self.work), ignore_errors=True)
         results: dict[int, ChunkResult] = {}
-        columns: list[str] = []
         encoding: str | None = None
         try:
             state = self._survey()
             for i, raw in enumerate(self._chunks()):
-                columns, encoding = raw.columns, raw.encoding
+                encoding = raw.encoding
                 results[i] = self._stage(i, _drop_rows(raw, state.dropped[i]), len(raw.frame), state)
             rows_in = sum(r.rows_in for r in results.values())
             quarantined = sum(r.quarantined for r in results.values())
@@ -189,11 +210,9 @@ class ChunkedBatch:
         except BatchRejected:
             shutil.rmtree(parts_dir(self.work), ignore_errors=True)
             raise
-        raw_rows = sum(r.raw_rows for r in results.values())
-        raw = (raw_results_of_summary(self.entity, columns, encoding or "", raw_rows, self.profile, self.history)
-               if Path(self.source_file).suffix.lower() == ".csv" else pd.DataFrame(columns=RESULT_COLUMNS))
         ordered = [results[i] for i in sorted(results)]
-        assessment = combine(raw, [r.results for r in ordered], [r.row_issues for r in ordered])
+        assessment = combine(self.raw_results(), [r.results for r in ordered],
+                             [self.raw_notes(), *(r.row_issues for r in ordered)])
         return StagedBatch(rows_in=rows_in, duplicates=sum(r.duplicates for r in ordered), quarantined=quarantined,
                            schema_drift=next((r.schema_drift for r in ordered if r.schema_drift), None),
                            encoding=encoding, assessment=assessment)

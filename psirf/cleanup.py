@@ -23,32 +23,26 @@ from pathlib import Path
 from typing import Any
 
 from psirf import settings
-from psirf.registry import load_registry
+from psirf.registry import family, load_registry
 
 log = logging.getLogger(__name__)
 
 __all__ = ["discard_batch", "discard_batches", "last_attempt", "sweep_stale"]
 
 
-def _is_landing_file(ref: dict[str, Any]) -> bool:
-    """True for a REST landing file: inside the landing folder of a rest_api provider, named for its batch."""
-    source = Path(str(ref.get("source_file") or ""))
-    for provider in load_registry():
-        if provider.ods_code == ref.get("provider_ods") and provider.source_type == "rest_api":
-            return source.parent.resolve() == provider.feed.path.resolve() and str(ref.get("batch_id")) in source.name
-    return False
-
-
 def discard_batch(ref: dict[str, Any]) -> None:
-    """Remove a batch's work folder and, for a REST provider, its landing file (never a provider's own export)."""
+    """Remove a batch's work folder and whatever its source family wrote for it (a REST landing file: the family's
+    :meth:`~connectors.base.SourceFamily.after_load`), never a provider's own export."""
     batch_id = str(ref.get("batch_id") or "")
     try:
         uuid.UUID(batch_id)
     except ValueError:
         return
     shutil.rmtree(settings.psirf_home() / "work" / batch_id, ignore_errors=True)
-    if _is_landing_file(ref):
-        Path(str(ref["source_file"])).unlink(missing_ok=True)
+    source = str(ref.get("source_file") or "")
+    for provider in load_registry():
+        if provider.ods_code == ref.get("provider_ods") and source:
+            family(provider).after_load(provider, Path(source), batch_id)
 
 
 def discard_batches(refs: Iterable[dict[str, Any]]) -> None:
@@ -84,8 +78,7 @@ def sweep_stale(*, older_than: float | None = None, now: float | None = None) ->
     work = settings.psirf_home() / "work"
     candidates: list[Path] = list(work.iterdir()) if work.is_dir() else []
     for provider in load_registry():
-        if provider.source_type == "rest_api" and provider.feed.path.is_dir():
-            candidates += [p for p in provider.feed.path.glob("*.jsonl") if p.is_file()]
+        candidates += family(provider).leftovers(provider)
     for path in candidates:
         try:
             if _newest_mtime(path) >= cutoff:

@@ -208,26 +208,10 @@ def _safe_url(url: str) -> str:
     return safe_url(url)
 
 
-@app.command("demo-feeds")
-def demo_feeds(home: Annotated[Path | None, typer.Option(help="default $PSIRF_HOME")] = None,
-               incidents: Annotated[int, typer.Option(help="incidents per provider")] = 200) -> None:
-    """Generate deterministic demo data for every registered provider, in its own source family."""
-    from psirf import settings
-    from psirf.demo import generate_demo
-
-    manifest = generate_demo(home or settings.psirf_home(), incidents_per_provider=incidents)
-    for ods, info in manifest["providers"].items():
-        if "lfpse" in info:
-            files = ", ".join(f"{name} {f['rows_in']} rows" for name, f in info["lfpse"]["files"].items())
-        else:
-            files = ", ".join(f"{e} {f['rows_in']} rows" for e, f in info["files"].items())
-        out.print(f"{ods}: {files}")
-
-
 def _register_subcommands() -> None:
     """Commands that live in their own modules, each calling the same functions as the DAGs."""
+    from demo.cli_mock_api import mock_api
     from psirf.cli_analytics import analytics_app
-    from psirf.cli_mock_api import mock_api
     from psirf.cli_quality import quality_app
 
     app.command("mock-api")(mock_api)

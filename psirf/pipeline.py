@@ -4,7 +4,9 @@ extract  -> which new files (batches) a provider has, as small JSON-able referen
 process  -> read, map to the canonical model, pseudonymise, validate; stage the results under var/work/
 load     -> the only writer: one transaction per batch into the warehouse, with the ledger row
 
-Between steps only references and counts travel; the staged files hold pseudonymised data only.
+Between steps only references and counts travel; the staged files hold pseudonymised data only. Which source
+family a provider uses is asked once (:func:`psirf.registry.family`); everything family-specific is behind its
+interface (:mod:`connectors.base`): nothing here branches on the source type.
 """
 
 from __future__ import annotations
@@ -19,16 +21,17 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine
 
-from connectors.filedrop import FileDropConfig, SourceFile, discover, file_checksum
-from expectations.dq_checks import Assessment, assess, known_organisations
+from connectors.base import Discovered, RawSpec, RawSummary, file_checksum
+from expectations.dq_checks import Assessment, assess, known_organisations, note_issues
 from expectations.dq_checks import stage as stage_quality
 from expectations.dq_checks import staged as staged_quality
-from expectations.validate import ValidatedBatch, validate
+from expectations.gx_runner import RESULT_COLUMNS
+from expectations.validate import ValidatedBatch, most_common_problems, validate
 from psirf import settings
 from psirf.chunked import ChunkedBatch, part_files, staged_tables
 from psirf.cleanup import discard_batch, discard_batches, sweep_stale
 from psirf.errors import BatchRejected, PsirfError
-from psirf.registry import Provider, get_provider, load_registry
+from psirf.registry import Provider, family, get_provider, load_registry
 from psirf.secrets import pseudonymisation_key
 from transforms.canonicalise import BatchContext, canonicalise
 from transforms.keys import natural_keys
@@ -79,14 +82,31 @@ def _profile(name: str) -> MappingProfile:
     return load_profile(name, settings.profiles_dir())
 
 
-def _feed(provider: Provider) -> FileDropConfig:
-    return FileDropConfig(provider_ods=provider.ods_code, path=provider.feed.path, globs=provider.feed.globs)
+def _ref(provider: Provider, found: Discovered, run_id: str | None, extracted_at: dt.datetime) -> BatchRef:
+    return BatchRef(batch_id=found.batch_id or str(uuid.uuid4()), run_id=run_id, provider_ods=provider.ods_code,
+                    entity=found.entity, profile=provider.profile, source_file=str(found.path),
+                    checksum=found.checksum, extracted_at=extracted_at.isoformat(), repeated=found.repeated,
+                    watermark=found.watermark.isoformat() if found.watermark else None)
 
 
-def _ref(provider: Provider, source: SourceFile, run_id: str | None, extracted_at: dt.datetime) -> BatchRef:
-    return BatchRef(batch_id=str(uuid.uuid4()), run_id=run_id, provider_ods=provider.ods_code, entity=source.entity,
-                    profile=provider.profile, source_file=str(source.path), checksum=source.checksum,
-                    extracted_at=extracted_at.isoformat())
+class _WarehouseState:
+    """What a family's discovery may ask the warehouse about one provider (:class:`connectors.base.ExtractState`)."""
+
+    def __init__(self, engine: Engine, ods_code: str) -> None:
+        self.engine, self.ods_code = engine, ods_code
+
+    def loaded_checksums(self, entity: str) -> set[str]:
+        return set(loaded_checksums(self.engine, self.ods_code, entity))
+
+    def watermark(self, entity: str) -> dt.datetime | None:
+        from warehouse.ledger import watermark
+
+        return watermark(self.engine, self.ods_code, entity)
+
+    def held_versions(self, entity: str, ids: list[str]) -> dict[str, dt.datetime | None]:
+        from warehouse.ledger import held_versions
+
+        return held_versions(self.engine, self.ods_code, entity, ids)
 
 
 def _order(entity: str) -> int:
@@ -95,20 +115,20 @@ def _order(entity: str) -> int:
 
 def extract_provider(ods_code: str, *, run_id: str | None = None, extracted_at: dt.datetime | None = None,
                      engine: Engine | None = None) -> list[dict[str, Any]]:
-    """New batches for one provider, incidents first: new files of a file drop (a file already loaded with the same
-    checksum is skipped), or for an API the records changed since the stored watermark, pulled into landing."""
+    """New batches for one provider, incidents first, found by its source family: new files of a file drop (a
+    file already loaded with the same checksum is skipped), or for an API the records changed since the stored
+    watermark, pulled into a landing file (:meth:`connectors.base.SourceFamily.discover`)."""
     provider = get_provider(ods_code)
-    if provider.source_type == "rest_api":
-        return _extract_api(provider, run_id, extracted_at or utcnow(), engine or open_warehouse())
-    if not provider.feed.path.is_dir():
-        raise PsirfError(f"{provider.ods_code}: feed folder {provider.feed.path} does not exist")
     engine = engine or open_warehouse()
     extracted_at = extracted_at or utcnow()
-    done = set().union(*(loaded_checksums(engine, provider.ods_code, e) for e in provider.feed.globs))
-    found = discover(_feed(provider), skip_checksums=done)
-    found.sort(key=lambda s: (_order(s.entity), s.path.name))
-    refs = [_ref(provider, s, run_id, extracted_at) for s in found]
-    return [_with_history(ref, engine).as_dict() for ref in refs]
+    found = family(provider).discover(provider, _WarehouseState(engine, provider.ods_code))
+    found.sort(key=lambda d: (_order(d.entity), d.path.name))
+    refs = [_ref(provider, d, run_id, extracted_at).as_dict() for d in found]
+    try:
+        return [_with_history(BatchRef(**ref), engine).as_dict() for ref in refs]
+    except BaseException:  # the landing files already written hold identifiers
+        discard_batches(refs)
+        raise
 
 
 def _with_history(ref: BatchRef, engine: Engine) -> BatchRef:
@@ -116,46 +136,6 @@ def _with_history(ref: BatchRef, engine: Engine) -> BatchRef:
     admits one process at a time: transforms of several providers can then run at once)."""
     ref.history = recent_row_counts(engine, ref.provider_ods, ref.entity)
     return ref
-
-
-def _extract_api(provider: Provider, run_id: str | None, extracted_at: dt.datetime,
-                 engine: Engine) -> list[dict[str, Any]]:
-    refs: list[dict[str, Any]] = []
-    try:
-        for entity in sorted(provider.entities, key=_order):
-            _extract_entity(provider, entity, run_id, extracted_at, engine, refs)
-    except BaseException:  # a later entity failed: the landing files already written hold identifiers
-        discard_batches(refs)
-        raise
-    return refs
-
-
-def _extract_entity(provider: Provider, entity: str, run_id: str | None, extracted_at: dt.datetime,
-                    engine: Engine, refs: list[dict[str, Any]]) -> None:
-    """Pull one entity into a landing file and append its batch to ``refs`` (as soon as the file exists, so a
-    failure after it still finds the file to discard)."""
-    from psirf.sources import land_api_records
-    from warehouse.ledger import held_versions, watermark
-
-    batch_id = str(uuid.uuid4())
-
-    def held(ids: list[str]) -> dict[str, dt.datetime | None]:
-        return held_versions(engine, provider.ods_code, entity, ids)
-
-    landed = land_api_records(provider, entity, watermark(engine, provider.ods_code, entity),
-                              provider.feed.path, batch_id, held)
-    if landed is None:
-        return
-    ref = BatchRef(batch_id=batch_id, run_id=run_id, provider_ods=provider.ods_code, entity=entity,
-                   profile=provider.profile, source_file=str(landed.path), checksum=landed.checksum,
-                   extracted_at=extracted_at.isoformat(), repeated=landed.repeated,
-                   watermark=landed.watermark.isoformat() if landed.watermark else None)
-    refs.append(ref.as_dict())
-    if landed.checksum in loaded_checksums(engine, provider.ods_code, entity):
-        landed.path.unlink(missing_ok=True)  # a full extract identical to one already loaded
-        refs.pop()
-        return
-    refs[-1] = _with_history(ref, engine).as_dict()
 
 
 def _work_dir(batch_id: str) -> Path:
@@ -167,12 +147,14 @@ def _work_dir(batch_id: str) -> Path:
     return settings.psirf_home() / "work" / batch_id
 
 
-def transform_and_validate(ref: BatchRef, key: bytes) -> ValidatedBatch:
-    """Read one file and return what may be loaded and what is quarantined; raises BatchRejected."""
-    from psirf.sources import read_batch
-
+def transform_and_validate(ref: BatchRef, key: bytes, summary: RawSummary | None = None) -> ValidatedBatch:
+    """Read one file whole and return what may be loaded and what is quarantined; raises BatchRejected.
+    ``summary``, when given, is filled with what the raw layer checks (:class:`connectors.base.RawSummary`)."""
     profile = _profile(ref.profile)
-    raw = read_batch(Path(ref.source_file), get_provider(ref.provider_ods), ref.entity, profile)
+    provider = get_provider(ref.provider_ods)
+    raw = family(provider).read(Path(ref.source_file), provider, ref.entity, profile)
+    if summary is not None:
+        summary.add(raw)
     ref.encoding = raw.encoding
     ref.rows_in = len(raw.frame) + len(raw.malformed) + ref.repeated  # known even if the batch is rejected below
     extracted_at = dt.datetime.fromisoformat(ref.extracted_at)
@@ -187,10 +169,20 @@ def transform_and_validate(ref: BatchRef, key: bytes) -> ValidatedBatch:
 
 
 def _assess(ref: BatchRef, validated: ValidatedBatch | None, rejection: BatchRejected | None,
-            history: list[int]) -> Assessment:
-    return assess(source_file=ref.source_file, entity=ref.entity, profile=_profile(ref.profile),
+            raw: pd.DataFrame, notes: pd.DataFrame | None = None) -> Assessment:
+    return assess(entity=ref.entity, profile=_profile(ref.profile),
                   extracted_at=dt.datetime.fromisoformat(ref.extracted_at), validated=validated, rejection=rejection,
-                  history=history, known_orgs=known_organisations())
+                  raw=raw, known_orgs=known_organisations(), notes=notes)
+
+
+def _raw_results(ref: BatchRef, summary: RawSummary | None, history: list[int]) -> pd.DataFrame:
+    """The family's raw checks over a file read whole (``psirf check``); none when it could not be read."""
+    if summary is None or not summary.encoding:
+        return pd.DataFrame(columns=RESULT_COLUMNS)
+    profile = _profile(ref.profile)
+    spec = RawSpec(entity=ref.entity, history=history,
+                   required_columns=list(profile.entity(ref.entity).required_columns().values()))
+    return family(get_provider(ref.provider_ods)).raw_checks(summary, spec)
 
 
 def process_batch(ref_dict: dict[str, Any], *, key: bytes | None = None,
@@ -207,8 +199,6 @@ def process_batch(ref_dict: dict[str, Any], *, key: bytes | None = None,
 
 
 def _process_batch(ref_dict: dict[str, Any], key: bytes | None) -> dict[str, Any]:
-    from psirf.sources import iter_batch
-
     ref = BatchRef(**ref_dict)
     work = _work_dir(ref.batch_id)
     history = ref.history if ref.history is not None else history_or_empty(ref.provider_ods, ref.entity)
@@ -218,13 +208,13 @@ def _process_batch(ref_dict: dict[str, Any], key: bytes | None) -> dict[str, Any
     batch = ChunkedBatch(source_file=ref.source_file, entity=ref.entity, profile=_profile(ref.profile),
                          provider=get_provider(ref.provider_ods), ctx=ctx, work=work,
                          chunk_rows=settings.chunk_rows(), history=history, repeated=ref.repeated,
-                         quarantine_rows=lambda issues: quarantine_frame(ref, issues), read=iter_batch)
+                         quarantine_rows=lambda issues: quarantine_frame(ref, issues))
     try:
         staged = batch.run()
     except BatchRejected as exc:
         ref.status, ref.message = "rejected", exc.problem
         ref.rows_in = batch.count_rows() + ref.repeated  # the ledger counts every row of a rejected batch
-        stage_quality(work, _assess(ref, None, exc, history))
+        stage_quality(work, _assess(ref, None, exc, batch.raw_results()))
         ref.work_dir = str(work)
         return ref.as_dict()
     stage_quality(work, staged.assessment)
@@ -359,8 +349,8 @@ def load_file(path: Path, ods_code: str, *, entity: str | None = None, run_id: s
     checksum = file_checksum(path)
     if checksum in loaded_checksums(engine, provider.ods_code, entity):  # the fast path; load_batch re-checks
         return _skipped(str(path), provider.ods_code, entity, "already loaded (same checksum)")
-    source = SourceFile(path=path, entity=entity, checksum=checksum, size=path.stat().st_size)
-    processed = process_batch(_ref(provider, source, run_id, utcnow()).as_dict())
+    processed = process_batch(_ref(provider, Discovered(path=path, entity=entity, checksum=checksum), run_id,
+                                   utcnow()).as_dict())
     return load_processed(processed, engine=engine)
 
 
@@ -389,24 +379,24 @@ def check_file(path: Path, ods_code: str, *, entity: str | None = None,
     summary: dict[str, Any] = {"source_file": str(path), "provider_ods": provider.ods_code, "entity": entity}
     report_dir = report_dir or path.with_name(path.stem + ".report")
     key = pseudonymisation_key()
+    raw_summary = RawSummary(entity=entity)
     try:
-        validated = transform_and_validate(ref, key)
+        validated = transform_and_validate(ref, key, raw_summary)
     except BatchRejected as exc:
         if ref.rows_in == 0:  # rejected while reading: count the file's rows anyway
-            from psirf.sources import count_unreadable_rows
-
-            ref.rows_in = count_unreadable_rows(path, provider)
+            ref.rows_in = family(provider).count_unreadable(path)
         result = summary | {"status": "rejected", "message": exc.problem, "rows_in": ref.rows_in, "loaded": 0,
                             "quarantined": ref.rows_in, "duplicates": 0, "encoding": ref.encoding}
-        files = write_check_report(result, _assess(ref, None, exc, []), report_dir)
+        files = write_check_report(result, _assess(ref, None, exc, _raw_results(ref, raw_summary, [])), report_dir)
         return result | {"report_files": files}
     rejects_csv = rejects_csv or path.with_name(path.stem + ".rejects.csv")
     write_csv(rejects_csv, validated.issues, encoding="utf-8")
     result = summary | {"status": "passed", "encoding": ref.encoding, "rows_in": validated.rows_in,
                         "loaded": validated.loadable, "quarantined": validated.quarantined,
                         "duplicates": validated.duplicates, "rejects_file": str(rejects_csv),
-                        "issues_by_rule": validated.issues["rule_id"].value_counts().to_dict()}
-    assessment = _assess(ref, validated, None, [])
+                        "issues_by_rule": validated.issues["rule_id"].value_counts().to_dict(),
+                        "issues_by_problem": dict(most_common_problems(validated.issues, 10))}
+    assessment = _assess(ref, validated, None, _raw_results(ref, raw_summary, []), note_issues(raw_summary.notes))
     quarantine = quarantine_frame(ref, validated.issues)
     return result | {"report_files": write_check_report(result, assessment, report_dir, quarantine)}
 

@@ -6,7 +6,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import (
     BaseModel,
@@ -19,13 +19,11 @@ from pydantic import (
     model_validator,
 )
 
+from connectors.base import SourceFamily
+from connectors.registry import FAMILIES, family_of
 from psirf import settings
 from psirf.errors import ConfigError
 from psirf.validation import config_error
-
-# Connector families. File drops find files by glob in a folder; rest_api pulls from the provider's API.
-FILE_SOURCE_TYPES = frozenset({"csv_drop", "excel_drop", "lfpse_fhir_drop"})
-SOURCE_TYPES = FILE_SOURCE_TYPES | {"rest_api"}
 
 
 @dataclass(frozen=True)
@@ -43,7 +41,7 @@ class Provider:
     profile: str
     feed: FeedConfig
     enabled: bool = True
-    api: dict[str, Any] | None = None  # rest_api: the [provider.api] table, parsed by connectors.rest_api
+    api: dict[str, Any] | None = None  # rest_api: the [provider.api] table, parsed by connectors.rest_api.client
 
     @property
     def entities(self) -> list[str]:
@@ -91,7 +89,7 @@ class _Entry(BaseModel):
 
     ods_code: StrictStr
     name: StrictStr = Field(min_length=1)
-    source_type: Literal["csv_drop", "excel_drop", "lfpse_fhir_drop", "rest_api"]
+    source_type: StrictStr  # a family in connectors.registry
     profile: StrictStr
     enabled: StrictBool = True
     feed: _Feed | None = None
@@ -105,6 +103,13 @@ class _Entry(BaseModel):
                              f"(e.g. RAJ, QH8, A81001)")
         return value
 
+    @field_validator("source_type")
+    @classmethod
+    def _source_type(cls, value: str) -> str:
+        if value not in FAMILIES:
+            raise ValueError(f"{value!r} is not a source family; expected one of: {', '.join(FAMILIES)}")
+        return value
+
     @field_validator("profile")
     @classmethod
     def _profile(cls, value: str) -> str:
@@ -115,9 +120,10 @@ class _Entry(BaseModel):
 
     @model_validator(mode="after")
     def _family(self) -> _Entry:
-        if self.source_type == "rest_api" and self.api is None:
-            raise ValueError("a rest_api provider needs an [provider.api] table")
-        if self.source_type in FILE_SOURCE_TYPES and self.feed is None:
+        needs_api = family_of(self.source_type).needs_api
+        if needs_api and self.api is None:
+            raise ValueError(f"a {self.source_type} provider needs an [provider.api] table")
+        if not needs_api and self.feed is None:
             raise ValueError(f"a {self.source_type} provider needs a [provider.feed] table")
         return self
 
@@ -154,11 +160,12 @@ def _feed_path(path: Path, where: str, entry: _Entry, home: Path) -> Path:
     is where its records land (an output, holding identifiers until loaded), so it must be inside it too. A file
     drop may name an absolute input folder elsewhere (e.g. an SFTP mount)."""
     ods = entry.ods_code
+    lands = family_of(entry.source_type).lands_files
     raw = entry.feed.path if entry.feed is not None and entry.feed.path is not None else f"landing/{ods}"
     folder = Path(raw) if Path(raw).is_absolute() else home / raw
-    if (not Path(raw).is_absolute() or entry.source_type == "rest_api") and not _inside(home, folder):
+    if (not Path(raw).is_absolute() or lands) and not _inside(home, folder):
         raise ConfigError(f"{path}: {where} ({ods}) feed.path: {raw!r} leaves $PSIRF_HOME ({home}); expected a "
-                          f"folder inside it{' (records land there)' if entry.source_type == 'rest_api' else ''}")
+                          f"folder inside it{' (records land there)' if lands else ''}")
     return folder
 
 
@@ -195,10 +202,8 @@ def load_registry(path: Path | None = None, home: Path | None = None) -> list[Pr
             raise ConfigError(f"{path}: {where} ({ods}) profile: no profile {entry.profile!r} in {profiles}; "
                               f"expected one of: {known}")
         if entry.api is not None:
-            from connectors.rest_api import RestApiConfig
-
             try:
-                RestApiConfig.from_dict(ods, entry.api)
+                family_of(entry.source_type).validate_config(ods, entry.api)
             except ConfigError as exc:
                 raise ConfigError(f"{path}: {exc}") from None
         feed = entry.feed or _Feed()
@@ -215,6 +220,11 @@ def load_registry(path: Path | None = None, home: Path | None = None) -> list[Pr
             )
         )
     return providers
+
+
+def family(provider: Provider) -> SourceFamily:
+    """The source family that reads this provider's batches (:mod:`connectors.registry`)."""
+    return family_of(provider.source_type)
 
 
 def get_provider(ods_code: str, providers: list[Provider] | None = None) -> Provider:

@@ -20,14 +20,14 @@ MOCK_PID=""
 
 demo_generate_feeds() {
   echo "==> generating demo provider exports under $PSIRF_HOME/demo_feeds"
-  "$BIN/psirf" demo-feeds
+  PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$BIN/python" -m demo feeds
 }
 
-# Start `psirf mock-api` in the background and export PSIRF_CONN_R1L_API pointing at it (unless already set).
+# Start `python -m demo mock-api` in the background and export PSIRF_CONN_R1L_API pointing at it (unless already set).
 demo_start_mock_api() {
   echo "==> starting the local provider API server (serves the REST-based demo provider)"
   rm -f "$PSIRF_HOME/mock-api.port"
-  "$BIN/psirf" mock-api --port 0 --port-file "$PSIRF_HOME/mock-api.port" --feeds-dir "$PSIRF_HOME/demo_sources" \
+  PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$BIN/python" -m demo mock-api --port 0 --port-file "$PSIRF_HOME/mock-api.port" --feeds-dir "$PSIRF_HOME/demo_sources" \
     >"$PSIRF_HOME/mock-api.log" 2>&1 &
   MOCK_PID=$!
   for _ in $(seq 1 100); do [ -s "$PSIRF_HOME/mock-api.port" ] && break; sleep 0.2; done

@@ -117,8 +117,8 @@ TEST_KEY = "TEST-ONLY-key-for-pseudonymisation-tests-0123"
 def demo_estate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, dict, str]]:
     """Demo data for every registered provider in its own source family, with the local provider API server
     running for the REST provider: ``(home, manifest, api_url)``. Environment points the pipeline at them."""
-    from connectors import mock_provider_api
-    from psirf.demo import demo_sources_dir, generate_demo
+    from demo import mock_provider_api
+    from demo.sources import demo_sources_dir, generate_demo
 
     home = tmp_path / "home"
     monkeypatch.setenv("PSIRF_HOME", str(home))

@@ -7,7 +7,7 @@ import re
 import pandas as pd
 import pytest
 
-from connectors.filedrop import read_csv
+from connectors.csv_drop.reader import read_csv
 from expectations.validate import validate
 from psirf import settings
 from psirf.errors import BatchRejected

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from connectors.filedrop import iter_csv, read_csv
+from connectors.csv_drop.reader import iter_csv, read_csv
 from psirf.pipeline import extract_provider, load_processed, process_batch, run_provider
 from psirf.registry import load_registry
 from tests.test_pipeline_end_to_end import PROVIDERS, assert_planted_counts
@@ -117,11 +117,11 @@ def test_streamed_reading_keeps_rows_and_rejections_of_the_whole_read(tmp_path):
 
 
 def test_an_lfpse_ndjson_export_streams_in_chunks_with_the_rows_of_a_whole_read(tmp_path):
-    from connectors.lfpse_fhir import read_fhir
+    from connectors.lfpse_fhir_drop.family import FAMILY, renumber_rows
+    from connectors.lfpse_fhir_drop.reader import read_fhir
+    from demo.lfpse import NDJSON_FILE, generate_lfpse_feeds
     from psirf import settings
-    from psirf.demo_lfpse import NDJSON_FILE, generate_lfpse_feeds
     from psirf.registry import get_provider
-    from psirf.sources import iter_batch, renumber_rows
     from transforms.profile import load_profile
 
     generate_lfpse_feeds(tmp_path, events_per_practice=12)
@@ -131,7 +131,7 @@ def test_an_lfpse_ndjson_export_streams_in_chunks_with_the_rows_of_a_whole_read(
     provider = get_provider("QH8")
     profile = load_profile(provider.profile, settings.profiles_dir())
     whole = renumber_rows(read_fhir(path), always=True)
-    chunks = list(iter_batch(path, provider, "incidents", profile, chunk_rows=5))
+    chunks = list(FAMILY.iter_chunks(path, provider, "incidents", profile, chunk_rows=5))
     assert len(chunks) > 3
     frame = pd.concat([c.frame for c in chunks], ignore_index=True)
     pd.testing.assert_frame_equal(frame, whole.frame)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from connectors.http_transport import ApiError
+from connectors.rest_api.http_transport import ApiError
 from psirf import pipeline
 from psirf.cleanup import last_attempt, sweep_stale
 from transforms.nhs_number import is_valid
@@ -71,9 +71,9 @@ def test_a_failed_load_removes_work_folder_and_landing_file(demo_estate, duck, m
 
 def test_a_failed_extract_removes_the_landing_files_it_wrote(demo_estate, duck, monkeypatch):
     home, _, _ = demo_estate
-    import psirf.sources
+    import connectors.rest_api.family as rest_family
 
-    real = psirf.sources.land_api_records
+    real = rest_family.land_api_records
     landed: list[str] = []
 
     def second_entity_fails(provider, entity, *args, **kwargs):
@@ -83,7 +83,7 @@ def test_a_failed_extract_removes_the_landing_files_it_wrote(demo_estate, duck, 
         landed.append(str(result.path))
         return result
 
-    monkeypatch.setattr(psirf.sources, "land_api_records", second_entity_fails)
+    monkeypatch.setattr(rest_family, "land_api_records", second_entity_fails)
     with pytest.raises(ApiError, match="connection reset"):
         pipeline.extract_provider("R1L", engine=duck)
     assert landed and not Path(landed[0]).exists() and _leftovers(home) == []

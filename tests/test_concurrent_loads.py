@@ -68,7 +68,7 @@ def test_two_threads_loading_one_file_on_duckdb(env, tmp_path, monkeypatch):
     engine = make_engine(url)
     upgrade(engine)
     path = _export(tmp_path)
-    from connectors.filedrop import file_checksum
+    from connectors.base import file_checksum
     from psirf.pipeline import BatchRef, utcnow
 
     refs = [process_batch(BatchRef(batch_id=f"00000000-0000-0000-0000-00000000000{i}", run_id=None,

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from connectors.mock_provider_api import MockEntity, MockProvider, MockProviderApi, start
-from connectors.rest_api import ApiDeadlineExceeded, RestApiConfig, extract
+from connectors.rest_api.client import ApiDeadlineExceeded, RestApiConfig, extract
+from demo.mock_provider_api import MockEntity, MockProvider, MockProviderApi, start
 
 ROOT = Path(__file__).resolve().parent.parent
 FMT = "%d/%m/%Y %H:%M:%S"

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from demo.feeds import generate_demo_feeds, main
 from psirf import settings
-from psirf.demo_feeds import generate_demo_feeds, main
 from psirf.registry import Provider, load_registry
 from transforms.fields import ENTITY_FIELDS
 from transforms.profile import MappingProfile, load_profile

@@ -16,8 +16,8 @@ import pytest
 from openpyxl import load_workbook
 from typer.testing import CliRunner
 
+from demo.feeds import generate_demo_feeds
 from psirf.cli import app
-from psirf.demo_feeds import generate_demo_feeds
 
 runner = CliRunner()
 

@@ -2,7 +2,8 @@
 
 import pytest
 
-from connectors.filedrop import FileDropConfig, discover, read_csv
+from connectors.base import discover_files
+from connectors.csv_drop.reader import read_csv
 from psirf.errors import BatchRejected
 
 HEADER = "Datix ID,What Happened?,Harm\r\n"
@@ -60,9 +61,9 @@ def test_discover_matches_globs_and_skips_loaded_checksums(tmp_path):
     (tmp_path / "incidents_2.csv").write_text(HEADER + "2,b,Low\r\n")
     (tmp_path / "actions_1.csv").write_text("Action ID\r\n1\r\n")
     (tmp_path / "notes.txt").write_text("ignore me")
-    config = FileDropConfig("RAJ", tmp_path, {"incidents": "incidents_*.csv", "safety_actions": "actions_*.csv"})
-    found = discover(config)
+    globs = {"incidents": "incidents_*.csv", "safety_actions": "actions_*.csv"}
+    found = discover_files(tmp_path, globs)
     assert [(f.path.name, f.entity) for f in found] == [
         ("incidents_1.csv", "incidents"), ("incidents_2.csv", "incidents"), ("actions_1.csv", "safety_actions")]
-    again = discover(config, skip_checksums={found[0].checksum})
+    again = discover_files(tmp_path, globs, skip_checksums=frozenset({found[0].checksum}))
     assert [f.path.name for f in again] == ["incidents_2.csv", "actions_1.csv"]

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from connectors.filedrop import read_csv
+from connectors.csv_drop.reader import read_csv
 from psirf.errors import BatchRejected
 from psirf.pipeline import check_file, load_file
 from tests.exports import ROW, rows, write_export

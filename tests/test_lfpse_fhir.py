@@ -16,8 +16,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from connectors.lfpse_fhir import COLUMNS, RULES, read_fhir
-from psirf import demo_lfpse
+from connectors.lfpse_fhir_drop.reader import COLUMNS, read_fhir
+from demo import lfpse as demo_lfpse
+from expectations.rules import RULES
 from psirf.errors import BatchRejected
 
 FIXTURES = Path(__file__).parent / "fixtures" / "lfpse"

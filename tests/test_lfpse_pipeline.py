@@ -5,7 +5,7 @@ import csv
 import pytest
 import sqlalchemy as sa
 
-from psirf.demo_lfpse import generate_lfpse_feeds, write_older_replay
+from demo.lfpse import generate_lfpse_feeds, write_older_replay
 from psirf.pipeline import run_provider
 from psirf.settings import REFERENCE_DIR as REFERENCE
 from warehouse.ledger import table_counts

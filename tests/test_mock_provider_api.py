@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 import requests
 
-from connectors.mock_provider_api import Faults, MockAuth, MockProviderApi, load_demo_providers, start
-from connectors.rest_api import RestApiConfig, extract
-from psirf.demo_feeds import generate_demo_feeds
+from connectors.rest_api.client import RestApiConfig, extract
+from demo.feeds import generate_demo_feeds
+from demo.mock_provider_api import Faults, MockAuth, MockProviderApi, load_demo_providers, start
 
 REPO = Path(__file__).resolve().parents[1]
 HEADERS = {"Authorization": "Bearer tok"}
@@ -78,7 +78,7 @@ def test_a_rest_extract_of_a_demo_provider_matches_the_manifest(demo_home: tuple
         "pagination": {"page_size": 4},
         "endpoints": {"incidents": {"path": "incidents", "primary_key": "recordid", "cursor_field": "updateddate",
                                     "cursor_format": "%d/%m/%Y %H:%M:%S"}}})
-    from connectors.credentials import Credentials
+    from connectors.rest_api.credentials import Credentials
     result = extract(config, "incidents", Credentials(conn_id="r1l", password="tok"))
     assert len(result.records) + result.repeated_across_pages == files["rows_in"]
     assert result.repeated_across_pages == files["expected_duplicates"]
@@ -183,7 +183,7 @@ def test_stop_does_not_wait_for_a_slow_request(server: MockProviderApi) -> None:
 
 
 def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "psirf.cli_mock_api", *args]
+    return [sys.executable, "-m", "demo.cli_mock_api", *args]
 
 
 def test_cli_serves_writes_its_port_and_exits_cleanly_on_sigterm(demo_home: tuple[Path, dict[str, Any]],

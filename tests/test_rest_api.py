@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from connectors.credentials import Credentials
-from connectors.mock_provider_api import MockAuth, MockEntity, MockProvider, MockProviderApi, start
-from connectors.rest_api import ApiAuthError, ApiError, ApiExtract, RestApiConfig, extract, records_to_raw_batch
+from connectors.rest_api.client import ApiAuthError, ApiError, ApiExtract, RestApiConfig, extract, records_to_raw_batch
+from connectors.rest_api.credentials import Credentials
+from demo.mock_provider_api import MockAuth, MockEntity, MockProvider, MockProviderApi, start
 
 FMT = "%d/%m/%Y %H:%M:%S"
 T0 = dt.datetime(2026, 3, 1, 9, 0, 0)

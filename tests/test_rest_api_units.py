@@ -13,10 +13,8 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import RequestHistory
 
-from connectors import credentials as creds_mod
-from connectors.credentials import Credentials, parse_connection, resolve
-from connectors.http_transport import HttpTransport
-from connectors.rest_api import (
+from connectors.rest_api import credentials as creds_mod
+from connectors.rest_api.client import (
     ApiAuthError,
     ApiError,
     RestApiConfig,
@@ -26,6 +24,8 @@ from connectors.rest_api import (
     parse_cursor,
     records_to_raw_batch,
 )
+from connectors.rest_api.credentials import Credentials, parse_connection, resolve
+from connectors.rest_api.http_transport import HttpTransport
 from psirf.errors import ConfigError
 
 BASE: dict[str, Any] = {"base_url": "https://api.example.test/v1",

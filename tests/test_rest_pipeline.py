@@ -5,7 +5,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from connectors.rest_api import ApiAuthError, ApiError
+from connectors.rest_api.client import ApiAuthError, ApiError
 from psirf.pipeline import run_provider
 from warehouse.ledger import table_counts, watermark
 

@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 from openpyxl import Workbook
 
-from connectors.excel import ExcelSheetConfig, read_excel
+from connectors.excel_drop.reader import ExcelSheetConfig, read_excel
 from psirf.errors import BatchRejected
 from psirf.pipeline import run_provider
 from transforms.nhs_number import classify

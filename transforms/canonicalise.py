@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 from sqlalchemy import String
 
-from connectors.filedrop import RawBatch
+from connectors.base import RawBatch, field_of
 from psirf.errors import BatchRejected
 from transforms import normalise
 from transforms.fields import ENTITY_FIELDS, FieldKind
@@ -109,9 +109,12 @@ def check_columns(raw: RawBatch, profile: MappingProfile, entity: str) -> dict[s
     missing = [f"{col!r} (for {fld})" for fld, col in mapping.required_columns().items() if col not in raw.columns]
     if missing:
         raise BatchRejected(raw.source_file, f"required column(s) missing: {', '.join(missing)}; the file has "
-                                             f"{raw.columns}. Profile: {profile.name}")
+                                             f"{raw.columns}. Profile: {profile.name}", rule_id="raw.column_missing",
+                            rows_in=len(raw.frame) + len(raw.malformed),
+                            field=", ".join(c for c in mapping.required_columns().values() if c not in raw.columns))
     if raw.frame.empty and not raw.malformed:
-        raise BatchRejected(raw.source_file, "the file has a header but no data rows")
+        raise BatchRejected(raw.source_file, "the file has a header but no data rows", rule_id="batch.empty",
+                            rows_in=0)
     return {fld: col for fld, col in mapping.columns.items() if col in raw.columns}
 
 
@@ -146,10 +149,10 @@ def canonicalise(raw: RawBatch, profile: MappingProfile, entity: str, ctx: Batch
     frame = raw.frame.copy()
     rows = pd.Series(raw.row_numbers, index=frame.index, dtype="int64")
     rows_in = len(frame) + len(raw.malformed)
-    for row_number, rule_id, problem in raw.malformed:
-        issues.parts.append(pd.DataFrame([{"source_row_number": row_number, "source_record_id": None,
-                                           "rule_id": rule_id, "field": None, "found": problem,
-                                           "expected": "a complete record"}]))
+    for bad in raw.malformed:  # Malformed (or a plain (row, rule id, problem) tuple)
+        issues.parts.append(pd.DataFrame([{"source_row_number": bad[0], "source_record_id": None,
+                                           "rule_id": bad[1], "field": field_of(bad),
+                                           "found": bad[2], "expected": "a complete record"}]))
 
     duplicated = frame.duplicated(keep="first")
     duplicates = int(duplicated.sum())

@@ -1,4 +1,4 @@
-"""CSV file-drop connector: finds a provider's export files and reads them into raw string tables.
+"""CSV drops: read a provider's export file into a raw string table (the family itself is :mod:`.family`).
 
 Datix-style listing exports arrive as Windows-1252 or UTF-8 (with or without a byte-order mark), or as UTF-16 with
 a byte-order mark, tab-delimited (what Excel's "Unicode Text" save writes), with quoted free text that spans lines.
@@ -12,20 +12,17 @@ one quarantines its row alone (``field.too_long``), not the file. Only a field b
 
 from __future__ import annotations
 
-import codecs
 import csv
-import hashlib
 import os
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 
+from connectors.base import Malformed, RawBatch
+from connectors.encoding import ENCODING_NAMES, UTF16_BOMS, sniff_encoding
 from psirf.errors import BatchRejected
 
-UTF8_BOM = b"\xef\xbb\xbf"
-UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 CSV_HARD_LIMIT = 64 * 1024 * 1024
 """The CSV parser's own field limit (characters): a field beyond it cannot be read at all, and rejects the file."""
 
@@ -38,127 +35,6 @@ def max_field_chars() -> int:
     return value
 
 
-@dataclass(frozen=True)
-class FileDropConfig:
-    """Where one provider drops its files: a folder and, per entity, a glob of file names."""
-
-    provider_ods: str
-    path: Path
-    globs: dict[str, str]
-
-
-@dataclass(frozen=True)
-class SourceFile:
-    path: Path
-    entity: str
-    checksum: str  # SHA-256 of the bytes: the same file re-sent is recognised and skipped
-    size: int
-
-
-@dataclass
-class RawBatch:
-    """One file's rows as strings. ``row_numbers`` are spreadsheet row numbers (header = row 1)."""
-
-    source_file: str
-    encoding: str
-    columns: list[str]
-    frame: pd.DataFrame
-    row_numbers: list[int]
-    # Rows that cannot become canonical rows at all: (row number, rule id, what was wrong). They are quarantined.
-    malformed: list[tuple[int, str, str]] = field(default_factory=list)
-
-
-def file_checksum(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def discover(config: FileDropConfig, skip_checksums: Iterable[str] = ()) -> list[SourceFile]:
-    """Files matching each entity's glob, oldest name first, minus those whose checksum was already loaded."""
-    skip = set(skip_checksums)
-    found: list[SourceFile] = []
-    for entity, pattern in config.globs.items():
-        for path in sorted(config.path.glob(pattern)):
-            if not path.is_file():
-                continue
-            checksum = file_checksum(path)
-            if checksum in skip:
-                continue
-            found.append(SourceFile(path=path, entity=entity, checksum=checksum, size=path.stat().st_size))
-    return found
-
-
-def detect_encoding(data: bytes, source: str) -> str:
-    """``utf-8-sig`` or ``utf-16`` when a byte-order mark says so, else ``utf-8`` if it decodes strictly, else
-    ``cp1252`` if that does.
-
-    A file that is none of these is rejected rather than decoded with replacement characters, naming the
-    encodings tried.
-    """
-    if data.startswith(UTF16_BOMS):
-        try:
-            data.decode("utf-16")
-        except UnicodeDecodeError as exc:
-            raise BatchRejected(source, f"starts with a UTF-16 byte-order mark but is not valid UTF-16 (byte offset "
-                                        f"{exc.start}); re-export it as UTF-8 or as Unicode Text") from None
-        return "utf-16"
-    if data.startswith(UTF8_BOM):
-        try:
-            data.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise BatchRejected(source, f"starts with a UTF-8 byte-order mark but is not valid UTF-8 "
-                                        f"(byte {exc.start})") from None
-        return "utf-8-sig"
-    try:
-        data.decode("utf-8")
-        return "utf-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        data.decode("cp1252")
-        return "cp1252"
-    except UnicodeDecodeError as exc:
-        raise BatchRejected(source, f"cannot be decoded as UTF-8, Windows-1252 or UTF-16 with a byte-order mark "
-                                    f"(byte 0x{data[exc.start]:02x} at offset {exc.start} is not Windows-1252); "
-                                    f"re-export it as UTF-8") from None
-
-
-_BLOCK = 1 << 20
-
-
-def sniff_encoding(path: Path) -> str:
-    """:func:`detect_encoding` without holding the file in memory: decode it block by block, strictly.
-
-    A file that fails is read whole once more, only to name the offending byte exactly in the rejection.
-    """
-    source = str(path)
-    with path.open("rb") as fh:
-        head = fh.read(len(UTF8_BOM))
-    has_text = False
-    if head.startswith(UTF16_BOMS):
-        candidates: tuple[str, ...] = ("utf-16",)
-    elif head == UTF8_BOM:
-        candidates = ("utf-8-sig",)
-    else:
-        candidates = ("utf-8", "cp1252")
-    for encoding in candidates:
-        decoder = codecs.getincrementaldecoder(encoding)("strict")
-        try:
-            with path.open("rb") as fh:
-                while block := fh.read(_BLOCK):
-                    has_text = bool(decoder.decode(block).strip()) or has_text
-                has_text = bool(decoder.decode(b"", final=True).strip()) or has_text
-        except UnicodeDecodeError:
-            continue
-        if not has_text:
-            raise BatchRejected(source, "the file is empty")
-        return encoding
-    return detect_encoding(path.read_bytes(), source)  # raises, naming the byte and its offset
-
-
 def _lines(path: Path, encoding: str, source: str) -> Iterator[str]:
     with path.open(encoding=encoding, newline="") as fh:
         for line in fh:
@@ -166,12 +42,8 @@ def _lines(path: Path, encoding: str, source: str) -> Iterator[str]:
                 hint = ("it looks like UTF-16 without a byte-order mark (Excel's Unicode Text has one): re-export it "
                         "as UTF-8 or Unicode Text" if encoding in ("utf-8", "cp1252")
                         else "this is not a text CSV export")
-                raise BatchRejected(source, f"contains NUL bytes when read as {_ENCODING_NAMES[encoding]}: {hint}")
+                raise BatchRejected(source, f"contains NUL bytes when read as {ENCODING_NAMES[encoding]}: {hint}")
             yield line
-
-
-_ENCODING_NAMES = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8 (with a byte-order mark)", "cp1252": "Windows-1252",
-                   "utf-16": "UTF-16"}
 
 
 def sniff_delimiter(header_line: str) -> str:
@@ -202,7 +74,7 @@ def iter_csv(path: Path, chunk_rows: int | None = None, group_column: str | None
     try:
         header = next(reader)
     except StopIteration:
-        raise BatchRejected(source, "the file is empty") from None
+        raise BatchRejected(source, "the file is empty", rule_id="batch.empty") from None
     columns = [" ".join(c.split()) for c in header]
     dupes = sorted({c for c in columns if columns.count(c) > 1})
     if dupes:
@@ -229,7 +101,8 @@ def iter_csv(path: Path, chunk_rows: int | None = None, group_column: str | None
                 row_number -= 1  # blank line: not a row (a spreadsheet would not show it either)
                 continue
             if len(record) != width:
-                malformed.append((row_number, "row.malformed", f"{len(record)} fields where the header has {width}"))
+                malformed.append(Malformed(row_number, "row.malformed", f"{len(record)} fields where the header has "
+                                                                        f"{width}"))
                 continue
             rows.append(record)
             row_numbers.append(row_number)
@@ -267,8 +140,8 @@ def _hold_back_long_fields(frame: pd.DataFrame, numbers: list[int], malformed: l
     held = list(malformed)
     for i in bad.nonzero()[0].tolist():
         column = str(too_long.columns[too_long.iloc[i].to_numpy().argmax()])
-        held.append((numbers[i], "field.too_long", f"column {column!r} has {int(lengths.iloc[i][column]):,} "
-                                                   f"characters, more than the limit of {limit:,}"))
+        held.append(Malformed(numbers[i], "field.too_long", f"column {column!r} has {int(lengths.iloc[i][column]):,} "
+                                                            f"characters, more than the limit of {limit:,}", column))
     keep = ~bad
     return (frame[keep].reset_index(drop=True), [n for n, k in zip(numbers, keep.tolist(), strict=True) if k],
             held)

@@ -1,11 +1,11 @@
 """The demo estate: every registered provider gets demo data in its own source family.
 
-- CSV drops: Datix listing exports (:mod:`psirf.demo_feeds`).
+- CSV drops: Datix listing exports (:mod:`demo.feeds`).
 - Excel drops: the same generated rows written as a workbook the way Excel holds them (date cells, serial dates,
   long numbers as numbers, scientific notation), one sheet per entity.
 - REST APIs: the generated rows under ``demo_sources/<ODS>/`` for the local provider API server to serve, plus
   learning responses linked to incidents.
-- LFPSE FHIR drops: NDJSON and Bundle exports for GP practices (:mod:`psirf.demo_lfpse`).
+- LFPSE FHIR drops: NDJSON and Bundle exports for GP practices (:mod:`demo.lfpse`).
 
 Deterministic: the same arguments give byte-identical files, so a rerun of ``make run`` finds nothing new.
 """
@@ -21,12 +21,17 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from demo.feeds import ANCHOR_DATE, DEFAULT_SEED, generate_demo_feeds
+from demo.lfpse import generate_lfpse_feeds
 from psirf import settings
-from psirf.demo_feeds import ANCHOR_DATE, DEFAULT_SEED, generate_demo_feeds
-from psirf.demo_lfpse import generate_lfpse_feeds
 from psirf.registry import FeedConfig, Provider, load_registry
 from transforms.fields import ENTITY_FIELDS, FieldKind
 from transforms.profile import MappingProfile, load_profile
+
+# Which families get which demo data (the demo knows the families by name; the product does not).
+WRITTEN_IN_PLACE = {"csv_drop"}  # exports written straight into the provider's feed folder
+STAGED = {"excel_drop", "rest_api"}  # rows generated under demo_sources/<ODS>/, then a workbook or the mock API
+WORKBOOK, API, LFPSE = {"excel_drop"}, {"rest_api"}, {"lfpse_fhir_drop"}
 
 SOURCE_GLOBS = {"incidents": "IncidentListing_*.csv", "safety_actions": "ActionListing_*.csv"}
 STAMP = ANCHOR_DATE.strftime("%Y%m%d")
@@ -44,23 +49,23 @@ def generate_demo(home: Path, *, seed: int = DEFAULT_SEED, incidents_per_provide
     providers = load_registry(settings.registry_path(), home=home)
     staged: list[Provider] = []
     for p in providers:
-        if p.source_type == "csv_drop":
+        if p.source_type in WRITTEN_IN_PLACE:
             staged.append(p)
-        elif p.source_type in ("excel_drop", "rest_api"):
+        elif p.source_type in STAGED:
             folder = demo_sources_dir(home) / p.ods_code
             staged.append(replace(p, feed=FeedConfig(path=folder, globs=dict(SOURCE_GLOBS))))
     manifest = generate_demo_feeds(home, staged, seed=seed, incidents_per_provider=incidents_per_provider)
     for p in providers:
         profile = load_profile(p.profile, settings.profiles_dir())
         entry = manifest["providers"].get(p.ods_code)
-        if p.source_type == "excel_drop":
+        if p.source_type in WORKBOOK:
             workbook = p.feed.path / p.feed.globs["incidents"].replace("*", STAMP)
             write_workbook(demo_sources_dir(home) / p.ods_code, profile, workbook, p.feed.sheets)
             entry["workbook"] = str(workbook.relative_to(home))
-        elif p.source_type == "rest_api" and "learning_responses" in profile.entities:
+        elif p.source_type in API and "learning_responses" in profile.entities:
             entry["files"]["learning_responses"] = write_learning_responses(
                 demo_sources_dir(home) / p.ods_code, profile, seed=seed)
-        elif p.source_type == "lfpse_fhir_drop":
+        elif p.source_type in LFPSE:
             manifest["providers"][p.ods_code] = {
                 "profile": p.profile, "lfpse": generate_lfpse_feeds(p.feed.path, seed=seed,
                                                                     events_per_practice=lfpse_events_per_practice)}
@@ -71,8 +76,9 @@ def generate_demo(home: Path, *, seed: int = DEFAULT_SEED, incidents_per_provide
 
 
 def _read_rows(path: Path) -> list[dict[str, str]]:
-    data = path.read_bytes()
-    text = data.decode("utf-8-sig") if data.startswith(b"\xef\xbb\xbf") else data.decode("cp1252")
+    from connectors.encoding import decode
+
+    text, _ = decode(path.read_bytes(), str(path))
     return list(csv.DictReader(text.splitlines(keepends=True)))
 
 

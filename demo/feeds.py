@@ -7,7 +7,7 @@ layouts, yes/no values, rejected-record values); only the unmapped PII columns, 
 names, are written here. Output is byte-identical for the same arguments: a fixed seed and a fixed anchor date,
 never ``today()``, so a rerun produces files with the same checksum.
 
-Run ``python -m psirf.demo_feeds [OUT_HOME]`` to write the feeds for every registered provider.
+Run ``python -m demo.feeds [OUT_HOME]`` to write the feeds for every registered provider.
 """
 
 # The vocabulary deliberately holds typographic quotes and en dashes: real exports do, and they are what breaks
@@ -865,7 +865,7 @@ def summary_lines(manifest: dict) -> list[str]:
 
 def main(argv: Sequence[str] | None = None, echo: Callable[[str], None] = print) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m psirf.demo_feeds",
+        prog="python -m demo.feeds",
         description="Write deterministic Datix-style demo exports for every registered provider.")
     parser.add_argument("out_home", nargs="?", type=Path, default=None,
                         help="where to write (default: $PSIRF_HOME, else ./var)")

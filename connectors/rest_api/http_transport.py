@@ -35,11 +35,11 @@ from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnection
 from urllib3.util.retry import Retry
 from urllib3.util.timeout import Timeout
 
-from connectors.credentials import Credentials, env_var_name
+from connectors.rest_api.credentials import Credentials, env_var_name
 from psirf.errors import ConfigError, PsirfError
 
 if TYPE_CHECKING:
-    from connectors.rest_api import RestApiConfig
+    from connectors.rest_api.client import RestApiConfig
 
 log = logging.getLogger(__name__)
 

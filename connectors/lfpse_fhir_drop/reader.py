@@ -1,4 +1,4 @@
-"""LFPSE FHIR connector: reads STU3 ``AdverseEvent`` exports into patient-level raw string rows.
+"""LFPSE FHIR drops, the reader: reads STU3 ``AdverseEvent`` exports into patient-level raw string rows.
 
 LFPSE records reach the ICB as FHIR: one resource per file, a Bundle, or NDJSON (one resource per line). Harm is
 recorded per patient, so the reader emits one row per (event, patient) and an event without patients as one row
@@ -16,8 +16,15 @@ Decisions (see also ``config/profiles/lfpse_fhir_v5.toml``):
   events.nhs.uk`` for v6); the path decides.
 * The published v5 taxonomy types the governance flags, ``IsAnonymous`` and ``DataSharingOptOut`` as Boolean:
   ``valueBoolean`` becomes ``y``/``n``; a ``valueCode`` (``y``/``n``/``u``) is kept as sent.
-* ``LastUpdated`` is ``meta.lastUpdated`` converted to naive UTC seconds (``2026-10-30T13:05:09``); it must carry
-  a time zone, as a FHIR instant does. ``EventDate`` is the date part of ``AdverseEvent.date`` as recorded (local
+* ``LastUpdated`` (the version time: the newest version of a record wins) is ``meta.lastUpdated`` converted to naive
+  UTC seconds (``2026-10-30T13:05:09``); it must carry a time zone, as a FHIR instant does. ``meta`` is optional in
+  FHIR and no public document says an LFPSE export always carries it, so without it the version time is the
+  enclosing Bundle's ``timestamp``, else the export file's modification time (when it was written out of LFPSE),
+  and the fallback is recorded as a raw-layer warning (``fhir.version_time_fallback``), not a rejection.
+* ``EventType`` is ``type.coding.code`` (R4's ``event``, which some v6 senders use, too). Without it the STU3
+  ``category`` says what the event is: ``AE`` (an actual event) is an ``incident``, ``PAE`` (a potential one) a
+  ``risk``; the record loads with the warning ``fhir.event_type_from_category`` naming what was used.
+* ``EventDate`` is the date part of ``AdverseEvent.date`` as recorded (local
   calendar date, not converted), ``EventTime`` its HH:MM, else the estimated-date ``PreciseTime``.
 * Deletion: no public LFPSE export layout documents one. We read the FHIR-standard form (also what FHIR Bulk Data
   uses for deleted resources): a transaction/batch/history Bundle entry with ``request.method = DELETE`` and
@@ -37,7 +44,8 @@ from typing import Any
 
 import pandas as pd
 
-from connectors.filedrop import RawBatch
+from connectors.base import Malformed, RawBatch, RawNote
+from connectors.encoding import decode, sniff_encoding
 from psirf.errors import BatchRejected
 
 # Versions with a mapping profile. v6 is read with the v5 profile: the code lists we map (harm, gender, ethnicity,
@@ -102,45 +110,35 @@ COLUMNS: list[str] = [
     *(f.column for f in PATIENT_FIELDS),
 ]
 
-# Rule ids this reader puts in ``RawBatch.malformed``: description and how to fix, for the rule catalogue.
-RULES: dict[str, tuple[str, str]] = {
-    "fhir.invalid_json": (
-        "A line of an NDJSON file (or a Bundle entry) is not valid JSON or not a JSON object.",
-        "Re-export the file from LFPSE without editing it; every line must hold one complete FHIR resource."),
-    "fhir.not_adverse_event": (
-        "The record is a valid FHIR resource, but not an AdverseEvent (e.g. a Patient or OperationOutcome).",
-        "Export only AdverseEvent resources for the LFPSE feed; patients belong inside their event."),
-    "fhir.not_lfpse": (
-        "The AdverseEvent has no LFPSE profile (patient-safety-adverse-event-N) and no LFPSE extensions.",
-        "Send only records exported from LFPSE; events from other FHIR systems need their own feed."),
-    "fhir.unsupported_taxonomy": (
-        "The record uses an LFPSE taxonomy version the ICB has no mapping profile for.",
-        "Tell the ICB data team which taxonomy version the export uses so a mapping profile can be added; "
-        "then send the file again."),
-    "fhir.mixed_taxonomy": (
-        "The record's extensions name a different taxonomy version from its profile (or from each other).",
-        "Re-export the record from LFPSE; a record must use one taxonomy version throughout."),
-    "fhir.missing_element": (
-        "An element the ICB needs is missing (id, meta.lastUpdated, event type, ReferenceNumber, "
-        "DataSharingOptOut, a patient's PatientSequence, or a deletion's url or time).",
-        "Re-export the complete record from LFPSE; records exported by LFPSE always carry these elements."),
-    "fhir.invalid_value": (
-        "An element holds a value of the wrong shape (e.g. a single-valued item sent twice, a patient sequence "
-        "used twice, a timestamp without a time zone).",
-        "Re-export the record from LFPSE; if it still fails, send the record id to the ICB data team."),
-    "fhir.unsupported_entry": (
-        "A Bundle entry asks for an operation that cannot be applied to a record (e.g. PATCH, conditional delete).",
-        "Send full records (PUT/POST) and deletions as DELETE AdverseEvent/<id>."),
+# Elements a record cannot load without, and why: named in every ``fhir.missing_element`` message (and the README).
+REQUIRED_ELEMENTS: dict[str, str] = {
+    "id": "the record's key: an update or a deletion is matched to the record by it",
+    "event type": "says whether the record is an incident, an outcome, a risk or good care (type.coding.code, "
+                  "else the STU3 category AE or PAE)",
+    "ReferenceNumber": "the reference the provider quotes for the record, kept as its local reference",
+    "DataSharingOptOut": "says whether the patient's details may be kept at all (national data opt-out)",
+    "PatientSequence": "tells an event's patients apart: harm is recorded per patient",
+    "request.url": "names the record a deletion removes (AdverseEvent/<id>)",
+    "Bundle.timestamp": "the time of a deletion, so an older version sent later cannot bring the record back",
 }
+CATEGORY_EVENT_TYPES = {"AE": "incident", "PAE": "risk"}  # STU3 AdverseEvent.category -> LFPSE event type
+
+MISSING = "fhir.missing_element"
+
+
+def _missing(element: str, problem: str) -> _Malformed:
+    """A ``fhir.missing_element`` naming the element and why it is required."""
+    return _Malformed(MISSING, f"{problem}; required because it {REQUIRED_ELEMENTS[element]}", element)
 
 
 class _Malformed(Exception):
     """One record that cannot become rows: its rule id and a description safe to store (no patient data)."""
 
-    def __init__(self, rule_id: str, problem: str) -> None:
+    def __init__(self, rule_id: str, problem: str, element: str | None = None) -> None:
         super().__init__(problem)
         self.rule_id = rule_id
         self.problem = problem
+        self.element = element
 
 
 @dataclass(frozen=True)
@@ -161,7 +159,7 @@ def read_fhir(path: Path, supported_versions: frozenset[int] = SUPPORTED_TAXONOM
     """
     source = str(path)
     text, encoding = _decode(path.read_bytes(), source)
-    rows = _Rows(source, encoding, supported_versions)
+    rows = _Rows(source, encoding, supported_versions, file_time(path))
     for record in _records(text, source):
         rows.add(record)
     return rows.batch()
@@ -170,18 +168,23 @@ def read_fhir(path: Path, supported_versions: frozenset[int] = SUPPORTED_TAXONOM
 class _Rows:
     """Patient-level rows (and malformed records) collected from records, handed out as a raw batch."""
 
-    def __init__(self, source: str, encoding: str, supported: frozenset[int]) -> None:
-        self.source, self.encoding, self.supported = source, encoding, supported
+    def __init__(self, source: str, encoding: str, supported: frozenset[int], file_time: str) -> None:
+        self.source, self.encoding, self.supported, self.file_time = source, encoding, supported, file_time
         self.rows: list[dict[str, str]] = []
         self.row_numbers: list[int] = []
         self.malformed: list[tuple[int, str, str]] = []
+        self.notes: list[RawNote] = []
 
     def add(self, record: _Record) -> None:
+        notes: list[tuple[str, str, str, str]] = []
         try:
-            produced = _rows_for(record, self.supported)
+            produced = _rows_for(record, self.supported, _Fallbacks(record.bundle_time, self.file_time, notes))
         except _Malformed as bad:
-            self.malformed.append((record.row_number, bad.rule_id, f"{record.where}: {bad.problem}"))
+            self.malformed.append(Malformed(record.row_number, bad.rule_id, f"{record.where}: {bad.problem}",
+                                            bad.element))
             return
+        record_id = produced[0]["ResourceId"] if produced else None
+        self.notes.extend(RawNote(record.row_number, record_id, *note) for note in notes)
         self.rows.extend(produced)
         self.row_numbers.extend([record.row_number] * len(produced))
 
@@ -190,9 +193,25 @@ class _Rows:
         frame = pd.DataFrame(self.rows, columns=COLUMNS, dtype="string") if self.rows else pd.DataFrame(
             {c: pd.Series(dtype="string") for c in COLUMNS})
         batch = RawBatch(source_file=self.source, encoding=self.encoding, columns=list(COLUMNS), frame=frame,
-                         row_numbers=self.row_numbers, malformed=self.malformed)
-        self.rows, self.row_numbers, self.malformed = [], [], []
+                         row_numbers=self.row_numbers, malformed=self.malformed, notes=self.notes)
+        self.rows, self.row_numbers, self.malformed, self.notes = [], [], [], []
         return batch
+
+
+def file_time(path: Path) -> str:
+    """The export file's modification time (when it was written out of LFPSE), as naive UTC seconds: the last
+    fallback for a record's version time."""
+    moment = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
+    return moment.replace(tzinfo=None, microsecond=0).isoformat(timespec="seconds")
+
+
+@dataclass
+class _Fallbacks:
+    """Where a record's version time comes from when it has no ``meta.lastUpdated``, and the notes made."""
+
+    bundle_time: str | None
+    file_time: str
+    notes: list[tuple[str, str, str, str]]  # (rule id, element, found, expected)
 
 
 def iter_fhir(path: Path, chunk_rows: int | None,
@@ -205,9 +224,8 @@ def iter_fhir(path: Path, chunk_rows: int | None,
     if chunk_rows is None or not _is_ndjson(path):
         yield read_fhir(path, supported_versions)
         return
-    with path.open("rb") as fh:
-        encoding = "utf-8-sig" if fh.read(3) == b"\xef\xbb\xbf" else "utf-8"
-    rows = _Rows(source, encoding, supported_versions)
+    encoding = sniff_encoding(path, _ENCODINGS, _HINT)
+    rows = _Rows(source, encoding, supported_versions, file_time(path))
     try:
         with path.open("rb") as fh:
             for number, raw in enumerate(fh, start=1):  # binary lines end at a newline only, as _split_lines
@@ -241,15 +259,14 @@ def _is_ndjson(path: Path) -> bool:
 
 # --- file layout -----------------------------------------------------------------------------------------------
 
+_ENCODINGS = ("utf-8", "utf-8-sig")  # JSON is UTF-8 (RFC 8259), a byte-order mark tolerated
+_HINT = "FHIR JSON must be UTF-8: re-export it from LFPSE"
+
+
 def _decode(data: bytes, source: str) -> tuple[str, str]:
     if not data.strip():
-        raise BatchRejected(source, "the file is empty")
-    encoding = "utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8"
-    try:
-        return data.decode(encoding), encoding
-    except UnicodeDecodeError as exc:
-        raise BatchRejected(source, f"is not UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}); FHIR JSON "
-                                    f"must be UTF-8: re-export it from LFPSE") from None
+        raise BatchRejected(source, "the file is empty", rule_id="batch.empty")
+    return decode(data, source, _ENCODINGS, _HINT)
 
 
 def _records(text: str, source: str) -> Iterator[_Record]:
@@ -333,7 +350,7 @@ def _bundle_entries(bundle: dict[str, Any], row_number: int | None, where: str) 
 
 # --- one record ------------------------------------------------------------------------------------------------
 
-def _rows_for(record: _Record, supported: frozenset[int]) -> list[dict[str, str]]:
+def _rows_for(record: _Record, supported: frozenset[int], fallbacks: _Fallbacks) -> list[dict[str, str]]:
     if record.error is not None:
         raise _Malformed("fhir.invalid_json", record.error)
     method = str((record.request or {}).get("method", "")).upper()
@@ -343,20 +360,20 @@ def _rows_for(record: _Record, supported: frozenset[int]) -> list[dict[str, str]
         raise _Malformed("fhir.unsupported_entry", f"request.method {method}; expected PUT, POST or DELETE")
     resource = record.item
     if resource is None:
-        raise _Malformed("fhir.missing_element", "the Bundle entry has no resource; expected an AdverseEvent")
+        raise _Malformed(MISSING, "the Bundle entry has no resource; expected an AdverseEvent", "resource")
     if not isinstance(resource, dict):
         raise _Malformed("fhir.invalid_json", "the resource is not a JSON object")
     kind = resource.get("resourceType")
     if kind != "AdverseEvent":
         found = f"a {kind} resource" if isinstance(kind, str) and kind else "JSON without a resourceType"
         raise _Malformed("fhir.not_adverse_event", f"{found}; expected an LFPSE AdverseEvent")
-    return _event_rows(resource, supported)
+    return _event_rows(resource, supported, fallbacks)
 
 
 def _deletion(record: _Record) -> dict[str, str]:
     url = str((record.request or {}).get("url", "")).strip()
     if not url:
-        raise _Malformed("fhir.missing_element", "DELETE entry without request.url; expected AdverseEvent/<id>")
+        raise _missing("request.url", "DELETE entry without request.url; expected AdverseEvent/<id>")
     if "?" in url:
         raise _Malformed("fhir.unsupported_entry", f"conditional delete {url!r}; expected AdverseEvent/<id>")
     match = _DELETE_URL.match(url)
@@ -365,18 +382,18 @@ def _deletion(record: _Record) -> dict[str, str]:
             raise _Malformed("fhir.not_adverse_event", f"DELETE {url!r} is not for an AdverseEvent")
         raise _Malformed("fhir.invalid_value", f"DELETE url {url!r}; expected AdverseEvent/<id>")
     if not record.bundle_time:
-        raise _Malformed("fhir.missing_element", f"DELETE AdverseEvent/{match.group(1)} in a Bundle without "
-                                                 "timestamp or meta.lastUpdated; expected the time of the deletion")
+        raise _missing("Bundle.timestamp", f"DELETE AdverseEvent/{match.group(1)} in a Bundle without timestamp or "
+                                           "meta.lastUpdated; expected the time of the deletion")
     row = dict.fromkeys(COLUMNS, "")
     row.update(ResourceId=match.group(1), LastUpdated=_utc_seconds(record.bundle_time, "Bundle.timestamp"),
                Deleted="true")
     return row
 
 
-def _event_rows(event: dict[str, Any], supported: frozenset[int]) -> list[dict[str, str]]:
+def _event_rows(event: dict[str, Any], supported: frozenset[int], fallbacks: _Fallbacks) -> list[dict[str, str]]:
     resource_id = event.get("id")
     if not isinstance(resource_id, str) or not resource_id.strip():
-        raise _Malformed("fhir.missing_element", "AdverseEvent without id; expected the LFPSE resource id")
+        raise _missing("id", "AdverseEvent without id; expected the LFPSE resource id")
     label = f"AdverseEvent {resource_id}"
     version = _taxonomy_version(event, label)
     if version not in supported:
@@ -388,11 +405,17 @@ def _event_rows(event: dict[str, Any], supported: frozenset[int]) -> list[dict[s
     row.update(ResourceId=resource_id, TaxonomyVersion=str(version), Deleted="false")
     meta = event.get("meta")
     last_updated = meta.get("lastUpdated") if isinstance(meta, dict) else None
-    if not last_updated:
-        raise _Malformed("fhir.missing_element", f"{label}: no meta.lastUpdated; expected the time LFPSE last "
-                                                 "changed the record")
-    row["LastUpdated"] = _utc_seconds(last_updated, f"{label}: meta.lastUpdated")
-    row["EventType"] = _event_type(event, label)
+    if last_updated:
+        row["LastUpdated"] = _utc_seconds(last_updated, f"{label}: meta.lastUpdated")
+    elif fallbacks.bundle_time:
+        row["LastUpdated"] = _utc_seconds(fallbacks.bundle_time, f"{label}: Bundle.timestamp")
+        fallbacks.notes.append(("fhir.version_time_fallback", "meta.lastUpdated", "(absent): Bundle.timestamp used",
+                                "meta.lastUpdated"))
+    else:
+        row["LastUpdated"] = fallbacks.file_time
+        fallbacks.notes.append(("fhir.version_time_fallback", "meta.lastUpdated",
+                                "(absent): the export file's time used", "meta.lastUpdated"))
+    row["EventType"] = _event_type(event, label, fallbacks)
     date_value = event.get("date")
     if date_value is not None:
         if not isinstance(date_value, str):
@@ -416,8 +439,7 @@ def _event_rows(event: dict[str, Any], supported: frozenset[int]) -> list[dict[s
         row["TodaysDate"] = today.group(1)
     for column in ("ReferenceNumber", "DataSharingOptOut"):
         if not row[column]:
-            raise _Malformed("fhir.missing_element", f"{label}: no {column} in adverse-event-reference-metadata-"
-                                                     f"{version}; LFPSE exports always carry it")
+            raise _missing(column, f"{label}: no {column} in adverse-event-reference-metadata-{version}")
     patients = [_patient(p, version, label) for p in contained if p.get("resourceType") == "Patient"]
     if not patients:
         return [row]
@@ -457,8 +479,9 @@ def _taxonomy_version(event: dict[str, Any], label: str) -> int:
     return versions.pop()
 
 
-def _event_type(event: dict[str, Any], label: str) -> str:
-    """STU3 ``AdverseEvent.type`` (R4 renamed it ``event``, which some v6 senders use): its coding's code."""
+def _event_type(event: dict[str, Any], label: str, fallbacks: _Fallbacks) -> str:
+    """STU3 ``AdverseEvent.type`` (R4 renamed it ``event``, which some v6 senders use): its coding's code; else
+    the STU3 ``category`` (``AE`` incident, ``PAE`` risk), noted as a warning."""
     codes: list[str] = []
     for element in ("type", "event"):
         concept = event.get(element)
@@ -467,8 +490,16 @@ def _event_type(event: dict[str, Any], label: str) -> str:
                       if isinstance(c, dict) and isinstance(c.get("code"), str) and c["code"].strip()]
     distinct = sorted(set(codes))
     if not distinct:
-        raise _Malformed("fhir.missing_element", f"{label}: no event type (type.coding.code); expected incident, "
-                                                 "outcome, risk or goodCare")
+        category = event.get("category")
+        if isinstance(category, str) and category.strip() in CATEGORY_EVENT_TYPES:
+            chosen = CATEGORY_EVENT_TYPES[category.strip()]
+            fallbacks.notes.append(("fhir.event_type_from_category", "category",
+                                    f"no type.coding.code; category {category.strip()} read as {chosen}",
+                                    "type.coding.code"))
+            return chosen
+        found = f" (category {category!r} is neither AE nor PAE)" if category is not None else ""
+        raise _missing("event type", f"{label}: no event type: no type.coding.code and no STU3 category{found}; "
+                                     "expected incident, outcome, risk or goodCare")
     if len(distinct) > 1:
         raise _Malformed("fhir.invalid_value", f"{label}: several event types {distinct}; expected one")
     return distinct[0]
@@ -478,8 +509,8 @@ def _patient(patient: dict[str, Any], version: int, label: str) -> dict[str, str
     values = {f.column: _value(_nested([patient], f, version, label), f, label) for f in PATIENT_FIELDS}
     sequence = values["PatientSequence"]
     if not sequence:
-        raise _Malformed("fhir.missing_element", f"{label}: a contained Patient has no PatientSequence in "
-                                                 f"{PATIENT_EXTENSION}-{version}; expected 1, 2, 3, ...")
+        raise _missing("PatientSequence", f"{label}: a contained Patient has no PatientSequence in "
+                                          f"{PATIENT_EXTENSION}-{version}; expected 1, 2, 3, ...")
     if not sequence.isdigit():
         raise _Malformed("fhir.invalid_value", f"{label}: PatientSequence is not a whole number")
     return values

@@ -150,18 +150,15 @@ class Faults:
         return faults
 
 
-def _decode(data: bytes) -> str:
-    """BOM means UTF-8; else UTF-8 if it decodes, else Windows-1252 (no pandas import: the server starts fast)."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data.decode("utf-8-sig")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")
+def _decode(path: Path) -> str:
+    """The one strict detector every reader uses (:mod:`connectors.encoding`): never a replacement character."""
+    from connectors.encoding import decode
+
+    return decode(path.read_bytes(), str(path))[0]
 
 
 def _read_csv_records(path: Path) -> list[dict[str, Any]]:
-    text = _decode(path.read_bytes())
+    text = _decode(path)
     reader = csv.DictReader(io.StringIO(text, newline=""))
     return [{k: (v if v != "" else None) for k, v in row.items() if k is not None} for row in reader]
 
@@ -200,7 +197,7 @@ def load_demo_providers(feeds_dir: Path, *, profile_name: str = DEFAULT_PROFILE,
     wanted = {c.upper() for c in ods_codes} if ods_codes else None
     providers: dict[str, MockProvider] = {}
     if not feeds_dir.is_dir():
-        raise FileNotFoundError(f"demo feeds folder not found: {feeds_dir} (run `psirf demo-feeds` first)")
+        raise FileNotFoundError(f"demo feeds folder not found: {feeds_dir} (run `python -m demo feeds` first)")
     for folder in sorted(p for p in feeds_dir.iterdir() if p.is_dir()):
         ods = folder.name.upper()
         if wanted is not None and ods not in wanted:

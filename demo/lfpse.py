@@ -18,7 +18,7 @@ Files written (names sort in arrival order, so a folder glob sees the export bef
 ``write_older_replay`` writes, on request, a file with the *original* versions of the changed and deleted events
 that sorts after the changes file: loading it must not roll the records back.
 
-Run ``python -m psirf.demo_lfpse OUT_DIR``.
+Run ``python -m demo.lfpse OUT_DIR``.
 """
 
 from __future__ import annotations
@@ -243,7 +243,7 @@ def _manifest(seed: int, events_per_practice: int, practices: tuple[str, ...], e
     }
     live = [e for e in events if e not in deleted and e is not unknown_code]
     return {
-        "generator": "psirf.demo_lfpse", "seed": seed, "anchor_date": ANCHOR_DATE.isoformat(),
+        "generator": "demo.lfpse", "seed": seed, "anchor_date": ANCHOR_DATE.isoformat(),
         "events_per_practice": events_per_practice, "practices": list(practices),
         "files": files,
         "totals": {key: sum(f[key] for f in files.values())

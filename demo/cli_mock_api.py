@@ -1,11 +1,11 @@
-"""``psirf mock-api``: serve the demo providers' records over HTTP, in the foreground, until Ctrl-C or SIGTERM.
+"""``python -m demo mock-api``: serve the demo providers' records over HTTP, in the foreground, until Ctrl-C or SIGTERM.
 
 ``make run`` starts it in the background with ``--port 0 --port-file FILE``, reads the chosen port from FILE, and
 stops it with SIGTERM. The credentials it accepts are demo values from the environment (``PSIRF_MOCK_API_TOKEN``,
 ``PSIRF_MOCK_API_KEY``, ``PSIRF_MOCK_API_CLIENT_ID``, ``PSIRF_MOCK_API_CLIENT_SECRET``; defaults ``demo-…``), so
 a connector is configured exactly as for a real provider: through its connection.
 
-Run without the main CLI: ``python -m psirf.cli_mock_api --help``.
+Run without the main CLI: ``python -m demo.cli_mock_api --help``.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def _fail(message: str) -> None:
 
 
 def _pagination(values: list[str]) -> tuple[str, dict[str, str]]:
-    from connectors.mock_provider_api import PAGINATION_STYLES
+    from demo.mock_provider_api import PAGINATION_STYLES
 
     default, per_provider = "cursor", {}
     for value in values:
@@ -83,7 +83,7 @@ def mock_api(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log every request")] = False,
 ) -> None:
     """Serve the demo providers' records as a provider REST API (faults switchable here or via POST /_admin/faults)."""
-    from connectors.mock_provider_api import Faults, MockAuth, load_demo_providers, start
+    from demo.mock_provider_api import Faults, MockAuth, load_demo_providers, start
     from psirf import settings
     from psirf.errors import PsirfError
 
@@ -100,7 +100,7 @@ def mock_api(
     except (ValueError, FileNotFoundError, PsirfError) as exc:
         _fail(str(exc))
     if not providers:
-        _fail(f"no provider feed files under {feeds} (run `psirf demo-feeds` first)")
+        _fail(f"no provider feed files under {feeds} (run `python -m demo feeds` first)")
     for p in providers.values():
         p.page_size = page_size
     mock_auth = MockAuth(required=auth, bearer_tokens=frozenset({_env("PSIRF_MOCK_API_TOKEN")}),

@@ -2,7 +2,7 @@
 
 No vendor is hard-coded (no public API documentation exists for Datix Cloud IQ, Ulysses, InPhase or Radar): the
 registry's ``[provider.api]`` table says how to authenticate, how pages are linked and which field is the
-incremental cursor. The transport (:mod:`connectors.http_transport`) owns timeouts, retries and auth; the
+incremental cursor. The transport (:mod:`connectors.rest_api.http_transport`) owns timeouts, retries and auth; the
 pagination styles here are small strategies; an endpoint spec is a path, a primary key and a cursor field.
 
 The connector never writes anything. ``extract`` returns the records and the highest cursor value seen; the caller
@@ -71,9 +71,16 @@ from urllib.parse import urlencode, urljoin
 import pandas as pd
 import requests
 
-from connectors.credentials import Credentials, resolve
-from connectors.filedrop import RawBatch
-from connectors.http_transport import ApiAuthError, ApiDeadlineExceeded, ApiError, Deadline, HttpTransport, join_url
+from connectors.base import RawBatch
+from connectors.rest_api.credentials import Credentials, resolve
+from connectors.rest_api.http_transport import (
+    ApiAuthError,
+    ApiDeadlineExceeded,
+    ApiError,
+    Deadline,
+    HttpTransport,
+    join_url,
+)
 from psirf.errors import ConfigError
 
 __all__ = [
@@ -656,6 +663,7 @@ def records_to_raw_batch(records: list[dict[str, Any]], source: str) -> RawBatch
     cols = list(columns)
     frame = pd.DataFrame([[row.get(c, "") for c in cols] for row in flat], columns=cols, dtype="string") \
         if flat else pd.DataFrame({c: pd.Series(dtype="string") for c in cols})
+    absent = {c: n for c in cols if (n := sum(1 for row in flat if c not in row))}
     return RawBatch(source_file=source, encoding="utf-8", columns=cols, frame=frame,
-                    row_numbers=list(range(1, len(flat) + 1)))
+                    row_numbers=list(range(1, len(flat) + 1)), absent=absent)
 

@@ -1,4 +1,4 @@
-"""Excel drop connector: workbooks (``.xlsx``) with one sheet per entity, read into raw string tables.
+"""Excel drops, the reader: workbooks (``.xlsx``) with one sheet per entity, read into raw string tables.
 
 Excel changes data on the way: dates become serial numbers or date cells, long numbers become floats shown in
 scientific notation, numbers are stored as text. The connector turns cells back into the strings a CSV export
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from connectors.filedrop import RawBatch
+from connectors.base import RawBatch
 from psirf.errors import BatchRejected
 
 EXCEL_EPOCH = dt.datetime(1899, 12, 30)  # serial 1 = 1900-01-01 (Excel's 1900 leap-year bug included)
@@ -63,24 +63,26 @@ def read_excel(path: Path, config: ExcelSheetConfig) -> RawBatch:
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
     except (InvalidFileException, OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
-        raise BatchRejected(source, f"is not a readable .xlsx workbook ({type(exc).__name__}: {exc})") from None
+        raise BatchRejected(source, f"is not a readable .xlsx workbook ({type(exc).__name__}: {exc})",
+                            rule_id="raw.unreadable") from None
     try:
         if config.sheet is None:
             sheet = workbook.worksheets[0]
         elif config.sheet in workbook.sheetnames:
             sheet = workbook[config.sheet]
         else:
-            raise BatchRejected(source, f"has no sheet {config.sheet!r}; its sheets are {workbook.sheetnames}")
+            raise BatchRejected(source, f"has no sheet {config.sheet!r}; its sheets are {workbook.sheetnames}",
+                                rule_id="raw.sheet_missing", field=config.sheet)
         rows = sheet.iter_rows()
         try:
             header_cells = next(rows)
         except StopIteration:
-            raise BatchRejected(source, f"sheet {sheet.title!r} is empty") from None
+            raise BatchRejected(source, f"sheet {sheet.title!r} is empty", rule_id="batch.empty") from None
         header = [" ".join(str(c.value).split()) if c.value is not None else "" for c in header_cells]
         while header and header[-1] == "":
             header.pop()
         if not header:
-            raise BatchRejected(source, f"sheet {sheet.title!r} has no header row")
+            raise BatchRejected(source, f"sheet {sheet.title!r} has no header row", rule_id="batch.empty")
         formats = [config.date_formats.get(name) for name in header]
         records: list[list[str]] = []
         numbers: list[int] = []
