@@ -100,8 +100,14 @@ def check_invalid_share(rows_in: int, quarantined: int, issues: pd.DataFrame, ma
     if share > max_invalid_share:
         raise TooManyInvalid(source_file, f"{quarantined} of {rows_in} rows ({share:.0%}) are invalid, more "
                                           f"than the allowed {max_invalid_share:.0%}; most common problems: "
-                                          + ", ".join(f"{p} ({n})" for p, n in most_common_problems(issues)),
+                                          + ", ".join(_label(p, n) for p, n in most_common_problems(issues)),
                              issues, rows_in)
+
+
+def _label(problem: str, count: int) -> str:
+    """``code.unknown (3): Actual Harm`` — the rule, how many rows, and what it was about."""
+    rule_id, _, fld = problem.partition(": ")
+    return f"{rule_id} ({count})" + (f": {fld}" if fld else "")
 
 
 def most_common_problems(issues: pd.DataFrame, n: int = 3) -> list[tuple[str, int]]:

@@ -201,9 +201,9 @@ def test_each_bad_event_is_quarantined_with_its_rule_and_entry_number(tmp_path: 
 @pytest.mark.parametrize(("mutate", "rule_id", "mentions"), [
     (_no_sequence, "fhir.missing_element", "PatientSequence"),
     (_twice, "fhir.invalid_value", "PhysicalHarm appears 2 times"),
-    (lambda r: r["meta"].pop("lastUpdated"), "fhir.missing_element", "meta.lastUpdated"),
     (lambda r: r["meta"].update(lastUpdated="2026-10-14T09:30:12"), "fhir.invalid_value", "time zone"),
-    (lambda r: r.pop("type"), "fhir.missing_element", "event type"),
+    (lambda r: r.pop("type"), "fhir.missing_element", "event type"),  # and no STU3 category either
+    (lambda r: r.pop("type") and r.update(category="XX"), "fhir.missing_element", "neither AE nor PAE"),
     (lambda r: r.pop("id"), "fhir.missing_element", "without id"),
 ])
 def test_missing_or_malformed_elements_name_the_field(tmp_path: Path, mutate: Any, rule_id: str,
@@ -213,6 +213,8 @@ def test_missing_or_malformed_elements_name_the_field(tmp_path: Path, mutate: An
     batch = read_fhir(write_ndjson(tmp_path / "e.ndjson", [event("good", patients=1), bad]))
     assert [(n, r) for n, r, _ in batch.malformed] == [(2, rule_id)]
     assert mentions in batch.malformed[0][2]
+    if rule_id == "fhir.missing_element":  # the element is named on its own, and why it is required
+        assert batch.malformed[0].field and "required because" in batch.malformed[0][2]
 
 
 def test_ndjson_invalid_line_and_other_resource_types_are_quarantined_by_line(tmp_path: Path) -> None:
