@@ -7,6 +7,8 @@ STAMP := $(VENV)/.installed
 export PSIRF_HOME ?= $(CURDIR)/var
 export AIRFLOW_HOME ?= $(PSIRF_HOME)/airflow
 
+TYPED := psirf connectors transforms expectations warehouse reports dags demo
+
 .PHONY: help venv run distributed test lint typecheck demo-feeds lock clean bench
 
 help: ## List the targets
@@ -28,15 +30,16 @@ run: $(STAMP) ## Generate demo feeds, migrate, run psirf_nightly through Airflow
 distributed: $(STAMP) ## psirf_nightly on Airflow's CeleryExecutor: Redis broker, PostgreSQL metadata DB + warehouse, 2 workers
 	bash scripts/run_distributed.sh
 
-test: $(STAMP) ## Run the test suite (DuckDB and PostgreSQL; headless Chromium for report screenshots)
+test: $(STAMP) ## ruff, mypy, then the test suite (DuckDB and PostgreSQL; headless Chromium for report screenshots)
 	bash scripts/ensure_postgres.sh
 	bash scripts/ensure_chromium.sh
 	$(BIN)/ruff check .
+	$(BIN)/mypy $(TYPED)
 	$(BIN)/pytest
 
 lint: $(STAMP) ## ruff and mypy
 	$(BIN)/ruff check .
-	$(BIN)/mypy psirf connectors transforms expectations warehouse reports dags
+	$(BIN)/mypy $(TYPED)
 
 BENCH_ROWS ?= 100000
 bench: $(STAMP) ## Benchmark the pipeline stage by stage on DuckDB and PostgreSQL -> docs/benchmarks.md (BENCH_ROWS=1000000)
@@ -44,7 +47,7 @@ bench: $(STAMP) ## Benchmark the pipeline stage by stage on DuckDB and PostgreSQ
 	$(BIN)/python -m bench.run --rows $(BENCH_ROWS)
 
 lock: ## Re-resolve requirements.lock from the direct pins in pyproject.toml
-	$(BIN)/uv pip compile --python-version 3.11 pyproject.toml --override requirements-overrides.txt -o requirements.lock --no-header
+	$(BIN)/uv pip compile --python-version 3.11 pyproject.toml --extra dev --override requirements-overrides.txt -o requirements.lock --no-header
 
 clean: ## Remove generated data (var/) — the warehouse included
 	rm -rf var

@@ -210,11 +210,9 @@ def _safe_url(url: str) -> str:
 
 def _register_subcommands() -> None:
     """Commands that live in their own modules, each calling the same functions as the DAGs."""
-    from demo.cli_mock_api import mock_api
     from psirf.cli_analytics import analytics_app
     from psirf.cli_quality import quality_app
 
-    app.command("mock-api")(mock_api)
     app.add_typer(quality_app, name="quality")
     for command in analytics_app.registered_commands:
         app.registered_commands.append(command)
