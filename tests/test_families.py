@@ -256,3 +256,10 @@ def test_a_rejected_lfpse_file_names_the_missing_element_in_its_one_line_result(
 
     assert result["status"] == "rejected"
     assert "fhir.missing_element (1): event type" in result["message"]
+
+
+def test_the_product_never_imports_the_demo_or_test_scaffolding() -> None:
+    product = ["psirf", "connectors", "transforms", "expectations", "warehouse", "reports", "dags"]
+    found = subprocess.run(["git", "grep", "-n", "-E", r"^\s*(from|import) (demo|tests|pytest|aiosmtpd)\b", "--",
+                            *product], cwd=ROOT, capture_output=True, text=True, check=False).stdout
+    assert found == ""
