@@ -48,7 +48,7 @@ def _raw_results(engine: sa.Engine) -> pd.DataFrame:
 # --- one registry ----------------------------------------------------------------------------------------------
 
 def test_only_the_family_registry_knows_the_source_types() -> None:
-    found = subprocess.run(["git", "grep", "-n", "source_type ==", "--", "*.py"], cwd=ROOT, capture_output=True,
+    found = subprocess.run(["git", "grep", "-n", "source_type " + "==", "--", "*.py"], cwd=ROOT, capture_output=True,
                            text=True, check=False).stdout.splitlines()
     assert [line for line in found if not line.startswith("connectors/registry.py")] == []
     assert set(families.FAMILIES) == {"csv_drop", "excel_drop", "rest_api", "lfpse_fhir_drop"}
