@@ -46,7 +46,7 @@ def read_batch(path: Path, provider: Provider, entity: str, profile: MappingProf
     if provider.source_type == "lfpse_fhir_drop":
         from connectors.lfpse_fhir import read_fhir
 
-        return renumber_rows(read_fhir(path))
+        return renumber_rows(read_fhir(path, local_reference=profile.fhir_local_reference))
     if provider.source_type == "rest_api":
         return read_landing(path)
     raise ConfigError(f"{provider.ods_code}: no reader for source type {provider.source_type!r}")
@@ -82,7 +82,7 @@ def iter_batch(path: Path, provider: Provider, entity: str, profile: MappingProf
         from connectors.lfpse_fhir import iter_fhir
 
         offset = 0
-        for chunk in iter_fhir(path, chunk_rows):
+        for chunk in iter_fhir(path, chunk_rows, local_reference=profile.fhir_local_reference):
             batch = renumber_rows(chunk, always=True, offset=offset)
             offset += len(batch.row_numbers) + len(batch.malformed)
             yield batch
