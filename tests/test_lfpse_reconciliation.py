@@ -42,7 +42,7 @@ def national(rid: str, occurred: dt.date, *, trust: str = "RAJ", reference: str 
 def local(rid: str, occurred: dt.date, *, provider: str = "RAJ", reference: str | None = None, **kw: Any
           ) -> dict[str, Any]:
     row = incident(provider, rid, occurred, **kw)
-    row["local_reference"] = reference
+    row.update(local_reference=reference, record_origin="local", location_ods=None)  # one key set per insert
     return row
 
 
@@ -141,6 +141,7 @@ def test_an_lfpse_record_outside_the_tolerance_is_lfpse_only_and_its_local_recor
     def move(to: dt.date) -> None:
         with engine.begin() as conn:
             conn.execute(sa.text("UPDATE incident SET occurred_date = :d WHERE source_record_id = 'n3'"), {"d": to})
+        engine.dispose()  # DuckDB: dbt opens the file itself, with its own configuration
         assert build(url, select=models, tests=False).success
 
     move(D(2026, 2, 5))  # four days after a3: past the three-day tolerance
