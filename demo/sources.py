@@ -5,7 +5,8 @@
   long numbers as numbers, scientific notation), one sheet per entity.
 - REST APIs: the generated rows under ``demo_sources/<ODS>/`` for the local provider API server to serve, plus
   learning responses linked to incidents.
-- LFPSE FHIR drops: NDJSON and Bundle exports for GP practices (:mod:`demo.lfpse`).
+- LFPSE FHIR drops: NDJSON and Bundle exports for GP practices (:mod:`demo.lfpse`), and the trusts'
+  national LFPSE record with planted differences from their own records (:mod:`demo.lfpse_national`).
 
 Deterministic: the same arguments give byte-identical files, so a rerun of ``make run`` finds nothing new.
 """
@@ -23,6 +24,7 @@ from typing import Any
 
 from demo.feeds import ANCHOR_DATE, DEFAULT_SEED, generate_demo_feeds
 from demo.lfpse import generate_lfpse_feeds
+from demo.lfpse_national import generate_national_export
 from psirf import settings
 from psirf.registry import FeedConfig, Provider, load_registry
 from transforms.fields import ENTITY_FIELDS, FieldKind
@@ -65,6 +67,10 @@ def generate_demo(home: Path, *, seed: int = DEFAULT_SEED, incidents_per_provide
         elif p.source_type in API and "learning_responses" in profile.entities:
             entry["files"]["learning_responses"] = write_learning_responses(
                 demo_sources_dir(home) / p.ods_code, profile, seed=seed)
+        elif p.source_type in LFPSE and profile.record_origin == "lfpse_national":
+            trusts = [(t, load_profile(t.profile, settings.profiles_dir())) for t in staged]
+            manifest["providers"][p.ods_code] = {"profile": p.profile, "lfpse_national": generate_national_export(
+                p.feed.path, trusts, seed=seed, incidents_per_provider=incidents_per_provider)}
         elif p.source_type in LFPSE:
             manifest["providers"][p.ods_code] = {
                 "profile": p.profile, "lfpse": generate_lfpse_feeds(p.feed.path, seed=seed,

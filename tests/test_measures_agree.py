@@ -21,7 +21,7 @@ from warehouse.marts import refresh
 from warehouse.measures import last_complete_month, provider_measures, safety_actions_today
 from warehouse.reference import seed_organisations
 
-PROVIDERS = ["RAJ", "R1L", "RDE", "RQW", "RYC", "QH8"]
+PROVIDERS = ["RAJ", "R1L", "RDE", "RQW", "RYC", "QH8", "X24"]
 
 
 @pytest.mark.slow
@@ -38,6 +38,7 @@ def test_every_output_shows_the_models_figures(demo_estate: Any, warehouse_url: 
     for ods in PROVIDERS:
         run_provider(ods, run_id="test-run", engine=engine)
     refresh(engine)  # with every dbt test, on the demo data
+    _every_planted_lfpse_difference_is_found(engine, demo_estate[1])
 
     today = dt.date.today()
     model = provider_measures(engine, last_complete_month(today)).set_index("provider_ods")
@@ -94,3 +95,27 @@ def test_every_output_shows_the_models_figures(demo_estate: Any, warehouse_url: 
     exact = model[["candour_notified", "candour_not_yet_notified", "candour_not_recorded"]].astype("int64")
     exact.columns = ["notified", "not yet notified", "not recorded or No"]
     assert cells == [*suppress_table(exact, rule).loc[ods], recorded]
+
+
+def _every_planted_lfpse_difference_is_found(engine: sa.Engine, manifest: dict[str, Any]) -> None:
+    """The trusts' LFPSE national export (demo.lfpse_national): each planted difference is found, at its
+    planted count and on the planted records, and nothing else is flagged."""
+    planted = manifest["providers"]["X24"]["lfpse_national"]
+    with engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(sa.text(
+            "SELECT * FROM oversight.oversight_lfpse_reconciliation"))]
+    found = {
+        "not_submitted": {r["local_record_id"] for r in rows if r["reconciliation_status"] == "local_only_past_window"},
+        "awaiting_submission": {r["local_record_id"] for r in rows
+                                if r["reconciliation_status"] == "local_only_within_window"},
+        "submitted_late": {r["local_record_id"] for r in rows if r["is_submitted_late"]},
+        "lfpse_only": {r["lfpse_record_id"] for r in rows if r["reconciliation_status"] == "lfpse_only"},
+        "harm_disagreement": {r["local_record_id"] for r in rows if r["harm_disagreement"]},
+        "never_event_disagreement": {r["local_record_id"] for r in rows if r["never_event_disagreement"]},
+        "matched_by_score": {r["local_record_id"] for r in rows if r["match_method"] == "score"},
+    }
+    expected = {kind: {p["record_id"] for p in records} for kind, records in planted["planted_records"].items()}
+    assert found == expected
+    assert {k: len(v) for k, v in found.items()} == planted["planted"]
+    assert not any(r["duty_of_candour_disagreement"] for r in rows)
+    assert sum(r["reconciliation_status"] == "matched" for r in rows) == planted["local_incidents"] - 5

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, model_validator
 
 from psirf.errors import ConfigError
 from psirf.validation import config_error
@@ -55,12 +55,45 @@ class MappingProfile:
     entities: dict[str, EntityMapping] = field(default_factory=dict)
     unknown_values: frozenset[str] = frozenset()  # e.g. LFPSE "u" (I don't know): an explicit NULL, not an error
     harm_mapping_basis: str = "provider_profile"  # provider_profile | legacy_nrls | lfpse
+    record_origin: str = "local"  # local | lfpse_national: which record of the organisation this feed is
+    fhir_local_reference: FhirLocalReference | None = None  # LFPSE FHIR: where a record carries the LRMS reference
 
     def entity(self, name: str) -> EntityMapping:
         try:
             return self.entities[name]
         except KeyError:
             raise ConfigError(f"profile {self.name!r} has no mapping for entity {name!r}") from None
+
+
+@dataclass(frozen=True)
+class FhirLocalReference:
+    """Where an LFPSE FHIR record carries the provider's own (LRMS) reference: ``AdverseEvent.identifier`` with
+    this ``system``, or the nested extension ``url`` inside the LFPSE extension ``extension`` (its name without the
+    ``-<version>`` suffix). The reader then emits it as the column ``column``."""
+
+    column: str
+    identifier_system: str | None = None
+    extension: str | None = None
+    url: str | None = None
+
+
+class _FhirLocalReference(BaseModel):
+    """``[fhir_local_reference]``: ``identifier_system``, or ``extension`` and ``url`` (see FhirLocalReference)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    column: StrictStr = "LrmsReference"
+    identifier_system: StrictStr | None = None
+    extension: StrictStr | None = None
+    url: StrictStr | None = None
+
+    @model_validator(mode="after")
+    def _one_place(self) -> _FhirLocalReference:
+        if (self.identifier_system is None) == (self.extension is None and self.url is None):
+            raise ValueError("name either identifier_system, or extension and url (not both)")
+        if (self.extension is None) != (self.url is None):
+            raise ValueError("extension and url go together: the LFPSE extension and the nested url inside it")
+        return self
 
 
 class _RejectedWhen(BaseModel):
@@ -97,6 +130,8 @@ class _ProfileFile(BaseModel):
     false_values: list[StrictStr] = ["no", "n"]
     unknown_values: list[StrictStr] = []
     harm_mapping_basis: Literal["provider_profile", "legacy_nrls", "lfpse"] = "provider_profile"
+    record_origin: Literal["local", "lfpse_national"] = "local"
+    fhir_local_reference: _FhirLocalReference | None = None
     incidents: _EntitySection | None = None
     safety_actions: _EntitySection | None = None
     learning_responses: _EntitySection | None = None
@@ -186,6 +221,9 @@ def parse_profile(raw: dict[str, Any], source: str = "<profile>") -> MappingProf
         entities=entities,
         unknown_values=frozenset(_fold(v) for v in model.unknown_values),
         harm_mapping_basis=model.harm_mapping_basis,
+        record_origin=model.record_origin,
+        fhir_local_reference=FhirLocalReference(**model.fhir_local_reference.model_dump())
+        if model.fhir_local_reference else None,
     )
 
 

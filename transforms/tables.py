@@ -119,6 +119,7 @@ def incident_tables(fields: pd.DataFrame, sources: Sources, profile: MappingProf
         "source_updated_at": _col(inc, "source_updated_at", "datetime64[ns]"),
         "is_deleted": False,
         "extra_attributes": _col(inc, "extra_attributes"),
+        "record_origin": profile.record_origin,
     }
     tables = {"incidents": _finish("incidents", incident, inc)}
 

@@ -137,6 +137,10 @@ class Incident(Provenance, Base):
     approval_status_source: Mapped[str | None] = mapped_column(String(60), comment="Source approval status")
     source_updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, comment="Last update in the source")
     is_deleted: Mapped[bool] = mapped_column(Boolean, default=False, comment="Deleted upstream")
+    record_origin: Mapped[str] = mapped_column(
+        String(20), default="local", server_default=text("'local'"),
+        comment="local: the provider's own record (its LRMS export; a GP practice's LFPSE record) | lfpse_national: "
+                "the national LFPSE record of an organisation that also sends its own, kept apart for reconciliation")
 
 
 class IncidentPatient(Provenance, Base):

@@ -24,6 +24,7 @@ _ORG_TYPES = (
     (re.compile(r"R[A-Z0-9]{2}"), "trust"),  # NHS trusts: R + 2 characters
     (re.compile(r"[A-Z]\d{5}"), "gp_practice"),  # GP practices: A99999
     (re.compile(r"Q[A-Z0-9]{2}"), "icb"),  # integrated care boards: Q + 2 characters
+    (re.compile(r"X\d{2}"), "national"),  # national bodies: X24 NHS England (runs LFPSE), X26 NHS Digital
 )
 
 
@@ -34,7 +35,7 @@ def infer_org_type(ods_code: str) -> str:
             return org_type
     raise ConfigError(
         f"cannot tell the organisation type of ODS code {ods_code!r}: expected a trust (R + 2 "
-        "characters), a GP practice (letter + 5 digits) or an ICB (Q + 2 characters)"
+        "characters), a GP practice (letter + 5 digits), an ICB (Q + 2 characters) or a national body (X + 2 digits)"
     )
 
 

@@ -67,10 +67,10 @@ class LfpseFhirDrop(SourceFamily):
                     chunk_rows: int | None) -> Iterator[RawBatch]:
         """NDJSON streams line by line; a single JSON document (a resource or a Bundle) is parsed whole."""
         if chunk_rows is None:
-            yield renumber_rows(read_fhir(path, self.supported_versions))
+            yield renumber_rows(read_fhir(path, self.supported_versions, profile.fhir_local_reference))
             return
         offset = 0
-        for chunk in iter_fhir(path, chunk_rows, self.supported_versions):
+        for chunk in iter_fhir(path, chunk_rows, self.supported_versions, profile.fhir_local_reference):
             batch = renumber_rows(chunk, always=True, offset=offset)
             offset += len(batch.row_numbers) + len(batch.malformed)
             yield batch

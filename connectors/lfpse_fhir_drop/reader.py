@@ -47,6 +47,7 @@ import pandas as pd
 from connectors.base import Malformed, RawBatch, RawNote
 from connectors.encoding import decode, sniff_encoding
 from psirf.errors import BatchRejected
+from transforms.profile import FhirLocalReference
 
 # Versions with a mapping profile. v6 is read with the v5 profile: the code lists we map (harm, gender, ethnicity,
 # age bracket, never event type) are taken as unchanged, and any code that did change surfaces as code.unknown.
@@ -151,15 +152,17 @@ class _Record:
     bundle_time: str | None = None  # the enclosing Bundle's timestamp / meta.lastUpdated
 
 
-def read_fhir(path: Path, supported_versions: frozenset[int] = SUPPORTED_TAXONOMY_VERSIONS) -> RawBatch:
+def read_fhir(path: Path, supported_versions: frozenset[int] = SUPPORTED_TAXONOMY_VERSIONS,
+              local_reference: FhirLocalReference | None = None) -> RawBatch:
     """Read an AdverseEvent JSON, a Bundle or NDJSON into patient-level string rows (see module docstring).
 
     Row numbers: the NDJSON line, the Bundle entry (1-based), or 1 for a single resource; all rows of one event
-    share it (``PatientSequence`` tells them apart).
+    share it (``PatientSequence`` tells them apart). ``local_reference`` (from the profile): where a record carries
+    the provider's own LRMS reference; it is then emitted as one more column (empty when a record lacks it).
     """
     source = str(path)
     text, encoding = _decode(path.read_bytes(), source)
-    rows = _Rows(source, encoding, supported_versions, file_time(path))
+    rows = _Rows(source, encoding, supported_versions, file_time(path), local_reference)
     for record in _records(text, source):
         rows.add(record)
     return rows.batch()
@@ -168,8 +171,11 @@ def read_fhir(path: Path, supported_versions: frozenset[int] = SUPPORTED_TAXONOM
 class _Rows:
     """Patient-level rows (and malformed records) collected from records, handed out as a raw batch."""
 
-    def __init__(self, source: str, encoding: str, supported: frozenset[int], file_time: str) -> None:
+    def __init__(self, source: str, encoding: str, supported: frozenset[int], file_time: str,
+                 local_reference: FhirLocalReference | None = None) -> None:
         self.source, self.encoding, self.supported, self.file_time = source, encoding, supported, file_time
+        self.local_reference = local_reference
+        self.columns = [*COLUMNS, local_reference.column] if local_reference else list(COLUMNS)
         self.rows: list[dict[str, str]] = []
         self.row_numbers: list[int] = []
         self.malformed: list[tuple[int, str, str]] = []
@@ -179,6 +185,9 @@ class _Rows:
         notes: list[tuple[str, str, str, str]] = []
         try:
             produced = _rows_for(record, self.supported, _Fallbacks(record.bundle_time, self.file_time, notes))
+            if self.local_reference is not None:
+                reference = _local_reference(record, self.local_reference)
+                produced = [{**row, self.local_reference.column: reference} for row in produced]
         except _Malformed as bad:
             self.malformed.append(Malformed(record.row_number, bad.rule_id, f"{record.where}: {bad.problem}",
                                             bad.element))
@@ -190,9 +199,9 @@ class _Rows:
 
     def batch(self) -> RawBatch:
         """The rows so far as a raw batch; the collector starts empty again."""
-        frame = pd.DataFrame(self.rows, columns=COLUMNS, dtype="string") if self.rows else pd.DataFrame(
-            {c: pd.Series(dtype="string") for c in COLUMNS})
-        batch = RawBatch(source_file=self.source, encoding=self.encoding, columns=list(COLUMNS), frame=frame,
+        frame = pd.DataFrame(self.rows, columns=self.columns, dtype="string") if self.rows else pd.DataFrame(
+            {c: pd.Series(dtype="string") for c in self.columns})
+        batch = RawBatch(source_file=self.source, encoding=self.encoding, columns=list(self.columns), frame=frame,
                          row_numbers=self.row_numbers, malformed=self.malformed, notes=self.notes)
         self.rows, self.row_numbers, self.malformed, self.notes = [], [], [], []
         return batch
@@ -215,17 +224,18 @@ class _Fallbacks:
 
 
 def iter_fhir(path: Path, chunk_rows: int | None,
-              supported_versions: frozenset[int] = SUPPORTED_TAXONOMY_VERSIONS) -> Iterator[RawBatch]:
+              supported_versions: frozenset[int] = SUPPORTED_TAXONOMY_VERSIONS,
+              local_reference: FhirLocalReference | None = None) -> Iterator[RawBatch]:
     """:func:`read_fhir` in chunks of about ``chunk_rows`` rows, streaming an NDJSON export line by line (the bulk
     format, one resource per line), so memory does not grow with the file. A single JSON document (a resource or a
     Bundle) is parsed whole. An event's rows are never split between chunks; row numbers are as :func:`read_fhir`
     gives them (the NDJSON line)."""
     source = str(path)
     if chunk_rows is None or not _is_ndjson(path):
-        yield read_fhir(path, supported_versions)
+        yield read_fhir(path, supported_versions, local_reference)
         return
     encoding = sniff_encoding(path, _ENCODINGS, _HINT)
-    rows = _Rows(source, encoding, supported_versions, file_time(path))
+    rows = _Rows(source, encoding, supported_versions, file_time(path), local_reference)
     try:
         with path.open("rb") as fh:
             for number, raw in enumerate(fh, start=1):  # binary lines end at a newline only, as _split_lines
@@ -237,7 +247,7 @@ def iter_fhir(path: Path, chunk_rows: int | None,
                 if len(rows.rows) >= chunk_rows:
                     yield rows.batch()
     except UnicodeDecodeError:
-        read_fhir(path, supported_versions)  # raises, naming the byte and its offset
+        read_fhir(path, supported_versions, local_reference)  # raises, naming the byte and its offset
         raise
     if rows.rows or rows.malformed:
         yield rows.batch()
@@ -453,6 +463,31 @@ def _event_rows(event: dict[str, Any], supported: frozenset[int], fallbacks: _Fa
                                                "patient; expected one sequence number per patient")
     patients.sort(key=lambda values: int(values["PatientSequence"]))
     return [{**row, **values} for values in patients]
+
+
+def _local_reference(record: _Record, spec: FhirLocalReference) -> str:
+    """The provider's own (LRMS) reference an LFPSE record carries, where the profile says it is: an
+    ``AdverseEvent.identifier`` (0..1 in STU3; a list is accepted) with the configured system, or a nested
+    extension. Empty when absent (a record entered straight into LFPSE has none) and for a deletion."""
+    resource = record.item
+    if not isinstance(resource, dict) or resource.get("resourceType") != "AdverseEvent":
+        return ""
+    if spec.identifier_system is not None:
+        found = resource.get("identifier")
+        identifiers = found if isinstance(found, list) else [found]
+        values = sorted({str(i["value"]) for i in identifiers if isinstance(i, dict)
+                         and i.get("system") == spec.identifier_system and isinstance(i.get("value"), str)
+                         and i["value"].strip()})
+        if len(values) > 1:
+            raise _Malformed("fhir.invalid_value", f"AdverseEvent {resource.get('id')}: {len(values)} identifiers "
+                                                   f"with system {spec.identifier_system}; expected at most one")
+        return values[0] if values else ""
+    assert spec.extension is not None and spec.url is not None
+    field = _Field(spec.column, spec.extension, spec.url)
+    label = f"AdverseEvent {resource.get('id')}"
+    contained = [c for c in resource.get("contained") or [] if isinstance(c, dict)]
+    holders = [resource, *(c for c in contained if c.get("resourceType") != "Patient")]
+    return _value(_nested(holders, field, _taxonomy_version(resource, label), label), field, label)
 
 
 def _taxonomy_version(event: dict[str, Any], label: str) -> int:

@@ -9,6 +9,7 @@ with canonical as (
       on r.learning_response_key = l.learning_response_key and not r.is_deleted
     join {{ source('canonical', 'incident') }} i
       on i.incident_key = l.incident_key and not i.is_deleted and coalesce(i.event_type_code, 'incident') = 'incident'
+     and i.record_origin = 'local'
 ),
 
 bridge as (

@@ -5,7 +5,7 @@ with canonical as (
     select p.incident_patient_key, p.incident_key
     from {{ source('canonical', 'incident_patient') }} p
     join {{ source('canonical', 'incident') }} i on i.incident_key = p.incident_key
-    where not i.is_deleted and coalesce(i.event_type_code, 'incident') = 'incident'
+    where not i.is_deleted and coalesce(i.event_type_code, 'incident') = 'incident' and i.record_origin = 'local'
 ),
 
 fact as (

@@ -4,7 +4,7 @@
 with canonical as (
     select incident_key
     from {{ source('canonical', 'incident') }}
-    where not is_deleted and coalesce(event_type_code, 'incident') = 'incident'
+    where not is_deleted and coalesce(event_type_code, 'incident') = 'incident' and record_origin = 'local'
 ),
 
 fact as (

@@ -1,5 +1,7 @@
 {#- Every canonical incident record, any event type, deleted ones included (the facts need to see deletions).
-    No free text, no local reference: only what the marts use. -#}
+    No free text, no local reference: only what the marts use. The provider's own records only: the national LFPSE
+    record of an organisation that also sends its own (record_origin lfpse_national) is never counted as an
+    incident; it reaches the reconciliation models through stg_canonical__lfpse_national_incidents. -#}
 select
     incident_key,
     provider_ods,
@@ -18,8 +20,10 @@ select
     duty_of_candour_notified_date,
     never_event,
     never_event_type_code,
+    hsib_notify,
     coalesce(data_sharing_opt_out, false) as data_sharing_opt_out,
     taxonomy_version,
     is_deleted,
     updated_at
 from {{ source('canonical', 'incident') }}
+where record_origin = 'local'
