@@ -138,7 +138,7 @@ def test_after_a_sigkill_mid_load_a_rerun_leaves_nothing_on_disk(demo_estate, pg
     env = os.environ | {"PSIRF_WAREHOUSE_URL": url}
     with engine.connect() as holder:  # the load will wait here, mid-transaction, with its files staged
         holder.exec_driver_sql(f"SELECT pg_advisory_lock({LOAD_LOCK_ID})")
-        proc = subprocess.Popen([PSIRF, "run", "-p", "R1L"], env=env, stdout=subprocess.DEVNULL,
+        proc = subprocess.Popen([PSIRF, "run", "-p", "R1L", "--no-marts"], env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 180
         while not holder.exec_driver_sql("SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
@@ -154,7 +154,8 @@ def test_after_a_sigkill_mid_load_a_rerun_leaves_nothing_on_disk(demo_estate, pg
         holder.commit()
     assert all(p.exists() for p in killed)  # a killed process cleans nothing up
     time.sleep(1.2)
-    rerun = subprocess.run([PSIRF, "run", "-p", "R1L", "--json"], env=env | {"PSIRF_TASK_TIMEOUT_SECONDS": "1"},
+    rerun = subprocess.run([PSIRF, "run", "-p", "R1L", "--no-marts", "--json"],
+                           env=env | {"PSIRF_TASK_TIMEOUT_SECONDS": "1"},
                            capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     assert sorted(b["status"] for b in json.loads(rerun.stdout)["batches"]) == ["loaded"] * 3

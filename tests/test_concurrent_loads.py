@@ -146,7 +146,9 @@ def test_two_rest_runs_of_one_provider_on_postgresql(demo_estate, pg_warehouse):
     warehouse_url, migrated_engine = pg_warehouse
     home, _, _ = demo_estate
     child_env = os.environ | {"PSIRF_WAREHOUSE_URL": warehouse_url}
-    done = _run_two(["run", "--provider", "R1L", "--json"], child_env, migrated_engine)
+    # the marts are left out: two builds at once are serialised by their own lock (test below), and each costs a
+    # dbt build; this test is about the loads
+    done = _run_two(["run", "--provider", "R1L", "--no-marts", "--json"], child_env, migrated_engine)
     assert [p.returncode for p in done] == [0, 0], [p.stderr for p in done]
     by_entity: dict[str, list[str]] = {}
     for p in done:
@@ -166,3 +168,44 @@ def test_two_rest_runs_of_one_provider_on_postgresql(demo_estate, pg_warehouse):
         incidents = conn.execute(sa.text("SELECT COUNT(*), COUNT(DISTINCT source_record_id) FROM incident")).one()
         assert incidents[0] == incidents[1] > 0
     assert list((home / "landing" / "R1L").glob("*.jsonl")) == []
+
+
+@pytest.mark.postgres
+def test_two_marts_builds_on_postgresql_wait_for_each_other(pg_warehouse):
+    """Two dbt builds at once raced on creating the schemas ("duplicate key ... pg_namespace"): the second waits."""
+    import threading
+
+    from warehouse.locks import MARTS_LOCK_ID, marts_build_lock
+
+    url, engine = pg_warehouse
+    order: list[str] = []
+    first_in = threading.Event()
+
+    def first() -> None:
+        with marts_build_lock(url):
+            order.append("first in")
+            first_in.set()
+            deadline = time.monotonic() + 30
+            with engine.connect() as conn:  # wait until the second build is queued behind this one
+                while not conn.exec_driver_sql(
+                        "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+                        f"AND objid = {MARTS_LOCK_ID & 0xFFFFFFFF}").scalar_one():
+                    assert time.monotonic() < deadline
+                    time.sleep(0.05)
+            order.append("first out")
+
+    def second() -> None:
+        first_in.wait(30)
+        with marts_build_lock(url):
+            order.append("second in")
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert order == ["first in", "first out", "second in"]
+    with engine.connect() as conn:  # released: nothing left held
+        assert conn.exec_driver_sql(
+            "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' "
+            f"AND objid = {MARTS_LOCK_ID & 0xFFFFFFFF}").scalar_one() == 0
