@@ -35,12 +35,13 @@ test: $(STAMP) ## ruff, mypy, then the test suite (DuckDB and PostgreSQL; headle
 	bash scripts/ensure_chromium.sh
 	$(BIN)/ruff check .
 	$(BIN)/mypy $(TYPED)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(STAMP) ## ruff and mypy
 	$(BIN)/ruff check .
 	$(BIN)/mypy $(TYPED)
 
+TEST_WORKERS ?= 2
 BENCH_ROWS ?= 100000
 bench: $(STAMP) ## Benchmark the pipeline stage by stage on DuckDB and PostgreSQL -> docs/benchmarks.md (BENCH_ROWS=1000000)
 	bash scripts/ensure_postgres.sh

@@ -92,10 +92,23 @@ def manifest_path() -> Path:
 
 
 def parse_project(url: str | None = None) -> Path:
-    """``dbt parse`` into the project's own target folder: the manifest the DAG reads (no database is touched)."""
-    result = invoke(["parse", "--target-path", str(manifest_path().parent)], url)
-    if not result.success or not manifest_path().is_file():
-        raise DbtError(f"dbt parse failed (dbt log: {dbt_home() / 'logs' / 'dbt.log'})")
+    """``dbt parse`` into the project's own target folder: the manifest the DAG reads (no database is touched).
+
+    dbt writes into a private folder first and the manifest is then renamed into place, so a DAG being parsed
+    (or another parse running at the same time) never reads half a file."""
+    import shutil
+    import tempfile
+
+    target = manifest_path().parent
+    target.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".parse-", dir=target))
+    try:
+        result = invoke(["parse", "--target-path", str(scratch)], url)
+        if not result.success or not (scratch / "manifest.json").is_file():
+            raise DbtError(f"dbt parse failed (dbt log: {dbt_home() / 'logs' / 'dbt.log'})")
+        os.replace(scratch / "manifest.json", manifest_path())
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     return manifest_path()
 
 
