@@ -294,7 +294,7 @@ def _lfpse_completeness(completeness: pd.DataFrame, rule: SuppressionRule) -> Se
     title = "LFPSE submission completeness by provider"
     intro = ("Each provider's own incidents (its LRMS export) against the national LFPSE record of the same "
              "organisation. Completeness is the share of the incidents due for submission that have an LFPSE record: "
-             "an incident is due once its submission window (30 days after it was reported locally) has closed, or "
+             "an incident is due once its submission window (by default 30 days after it was reported locally) has closed, or "
              "as soon as it reaches LFPSE. An incident still within its window is awaiting submission: late is not "
              "yet a failure, so it is left out of the figure. 'Submitted late' reached LFPSE after the window.")
     if completeness.empty:
@@ -308,6 +308,9 @@ def _lfpse_completeness(completeness: pd.DataFrame, rule: SuppressionRule) -> Se
     rates = {str(p): suppress_share(None if pd.isna(r["submission_completeness_pct"]) else
                                     float(r["submission_completeness_pct"]), int(r["matched"]),
                                     int(r["due_for_submission"]), rule) for p, r in frame.iterrows()}
+    for p in rates:  # a share beside a hidden count would let it be worked out
+        if p in shown.index and (shown.loc[p] == rule.symbol).any() and rates[p] != "-":
+            rates[p] = rule.symbol
     shown["Completeness"] = [rates.get(str(p), "-") for p in shown.index]
     other = suppress_table(frame[["local_only_within_window", "lfpse_only"]].rename(columns={
         "local_only_within_window": "awaiting submission (within window)",
