@@ -293,10 +293,11 @@ COMPLIANCE_STATUSES = {"met": "met", "in_progress": "in progress", "overdue": "o
 def _lfpse_completeness(completeness: pd.DataFrame, rule: SuppressionRule) -> Section:
     title = "LFPSE submission completeness by provider"
     intro = ("Each provider's own incidents (its LRMS export) against the national LFPSE record of the same "
-             "organisation. Completeness is the share of the incidents due for submission that have an LFPSE record: "
-             "an incident is due once its submission window (by default 30 days after it was reported locally) has closed, or "
-             "as soon as it reaches LFPSE. An incident still within its window is awaiting submission: late is not "
-             "yet a failure, so it is left out of the figure. 'Submitted late' reached LFPSE after the window.")
+             "organisation. Completeness is the share of the incidents due for submission that have an LFPSE "
+             "record: an incident is due once its submission window (by default 30 days after it was reported "
+             "locally) has closed, or as soon as it reaches LFPSE. An incident still within its window is awaiting "
+             "submission: late is not yet a failure, so it is left out of the figure. 'Submitted late' reached "
+             "LFPSE after the window.")
     if completeness.empty:
         return Section(title, intro, None, [], note="No national LFPSE record has been loaded.")
     frame = completeness.set_index("provider_ods")

@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 __all__ = ["WORKLIST_COMPLIANCE_STATUS", "dimension_scores", "last_complete_month", "lfpse_completeness_shared",
-           "lfpse_harm_disagreements_shared", "national_requirements", "provider_measures", "psirp_compliance_shared", "read",
-           "safety_actions_today", "worklist"]
+           "lfpse_harm_disagreements_shared", "national_requirements", "provider_measures", "psirp_compliance_shared",
+           "read", "safety_actions_today", "worklist"]
 
 
 def read(engine: Engine, sql: str, **params: Any) -> pd.DataFrame:
