@@ -373,12 +373,20 @@ def _compliance(compliance: pd.DataFrame, requirements: pd.DataFrame, rule: Supp
                        suppress_table(by_requirement, rule)))
         tables.append(("Incidents meeting a national requirement, by provider and status",
                        suppress_table(_pivot(long, "provider_ods", "status", "count", order), rule)))
-    sources = sorted({f"{r.source} ({r.source_date})" for r in requirements.itertuples()})
-    missing = [_short(r.incident_type) for r in requirements.itertuples() if r.criterion_in_data == "no"]
-    note = ("Requirements and time frames: " + "; ".join(sources) + ". Some criteria are screening proxies (for "
-            "example, a death is listed for the provider's judgement of whether problems in care caused it).")
-    if missing:
-        note += " Not assessable from the data supplied: " + "; ".join(missing) + "."
+    if len(requirements):
+        listed = pd.DataFrame({
+            "response needed": list(requirements["required_response"]),
+            "time frame": list(requirements["time_frame"]),
+            "in the data": [{"yes": "yes", "proxy": "screening proxy", "no": "not assessable"}.get(str(v), str(v))
+                            for v in requirements["criterion_in_data"]],
+            "source": [f"{r.source} ({r.source_date})" for r in requirements.itertuples()]},
+            index=[_short(t) for t in requirements["incident_type"]])
+        listed.attrs["text"] = True  # words, not counts: left-aligned
+        tables.append(("The national requirements (seed psirf_national_requirements)", listed))
+    note = ("A screening proxy lists incidents for the provider's judgement (for example, a death is listed for "
+            "the judgement whether problems in care caused it). The requirements not assessable from the data "
+            "supplied have no incidents above. What could and could not be verified against the published sources "
+            "is in the seed's verification column and the README.")
     return Section(title, intro, None, tables, note=note)
 
 

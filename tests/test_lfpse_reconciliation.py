@@ -234,6 +234,8 @@ def test_the_worklist_lists_the_models_rows_of_its_provider_only(built: tuple[En
     assert raj.as_at == D(2026, 3, 10)
     national = for_provider(engine, "X24")
     assert national is not None and national.national_record and national.empty
+    supply = {r["provider_ods"]: r["record_origin"] for r in view(engine, "oversight.oversight_provider_data_supply")}
+    assert supply == {"RAJ": "local", "R1L": "local", "X24": "lfpse_national"}  # a feed, not a provider
 
     # In the report: each list's rows, and nothing of another provider's.
     empty = pd.DataFrame(columns=["batch_id", "entity", "source_file", "status", "rows_in", "loaded", "quarantined",
