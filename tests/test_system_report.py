@@ -90,13 +90,13 @@ def _national(rid: str, occurred: dt.date, trust: str, reference: str | None, re
 
 def _fill_oversight(engine: Engine, incidents: list[dict[str, object]]) -> None:
     """The national LFPSE record and PSIRP cases beside _fill's incidents: RAJ 30 of its 40 incidents submitted
-    (10 graded differently), 10 past the window; R1L all 17; 10 records in LFPSE only; RQW 18 deaths (a PSII
+    (10 graded differently), 10 past the window; R1L all 17, RDE its 3; 10 records in LFPSE only; RQW 18 deaths (a PSII
     each: 10 met, 8 with none) and RYC's opted-out incidents never shown."""
     with engine.begin() as conn:  # the local records carry their LRMS reference
         conn.execute(sa.text("UPDATE incident SET local_reference = 'REF-' || source_record_id"))
     shift = {"5": "4", "4": "3", "3": "4", "2": "3"}
     national = []
-    for n, inc in enumerate(incidents[:57]):
+    for n, inc in enumerate(incidents[:60]):
         if 30 <= n < 40:
             continue  # RAJ's ten never submitted
         harm = str(inc["physical_harm_code"])
@@ -278,6 +278,8 @@ def test_the_report_renders_in_headless_chromium(migrated_engine: Engine, tmp_pa
     assert page.cell(due, "RAJ", "Completeness") == suppress_share(
         float(model.loc["RAJ", "submission_completeness_pct"]), 30, 40, rule) == "75.0%"
     assert page.cell(due, "RQW", "Completeness") == "0.0%"
+    # R1L's count is hidden to protect RDE's three: its share, which would give the count away, is hidden too.
+    assert page.cell(due, "R1L", "submitted in time") == "*" and page.cell(due, "R1L", "Completeness") == "*"
     flags = "Disagreements between the local and the national record, by provider"
     assert page.cell(flags, "RAJ", "harm graded differently") == "10"
     compliance = "Incidents meeting a national requirement, by provider and status"
