@@ -379,7 +379,7 @@ def _compliance(compliance: pd.DataFrame, requirements: pd.DataFrame, rule: Supp
             "time frame": list(requirements["time_frame"]),
             "in the data": [{"yes": "yes", "proxy": "screening proxy", "no": "not assessable"}.get(str(v), str(v))
                             for v in requirements["criterion_in_data"]],
-            "source": [f"{r.source} ({r.source_date})" for r in requirements.itertuples()]},
+            "source": list(requirements["source"]), "framework line dated": list(requirements["source_date"])},
             index=[_short(t) for t in requirements["incident_type"]])
         listed.attrs["text"] = True  # words, not counts: left-aligned
         tables.append(("The national requirements (seed psirf_national_requirements)", listed))
