@@ -234,3 +234,22 @@ def get_provider(ods_code: str, providers: list[Provider] | None = None) -> Prov
             return p
     known = ", ".join(p.ods_code for p in providers)
     raise ConfigError(f"provider {ods_code!r} is not in the registry (known: {known})")
+
+
+def record_origin(provider: Provider) -> str:
+    """Which record of its organisations a provider's feed is, from its mapping profile's ``record_origin``:
+    ``local`` (the provider's own records) or ``lfpse_national`` (the national LFPSE record of other
+    organisations, e.g. X24's export for the partner trusts). A national-record feed is listed as a feed (its
+    files get checked and reported) but is not a provider in provider-level measures, and has no worklist."""
+    from transforms.profile import load_profile
+
+    return load_profile(provider.profile, settings.profiles_dir()).record_origin
+
+
+def is_national_record(ods_code: str, providers: list[Provider] | None = None) -> bool:
+    """True when the registered feed ``ods_code`` is a national record (``record_origin = "lfpse_national"``);
+    False for a provider's own feed or a code the registry does not hold."""
+    try:
+        return record_origin(get_provider(ods_code, providers)) == "lfpse_national"
+    except ConfigError:
+        return False

@@ -22,6 +22,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from expectations.rules import DIMENSIONS, describe
 from psirf import settings
 from reports.safe_cells import write_csv, xlsx_row
+from reports.worklist import summary_lines as worklist_summary
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ class Feedback:
     scores: dict[str, float] = field(default_factory=dict)
     measures: dict[str, Any] | None = None  # oversight_provider_measures: the provider's row for the last 12 months
     actions: dict[str, Any] | None = None  # oversight_safety_actions_by_provider: as at today
+    worklist: Any = None  # reports.worklist.Worklist: its own records to submit, review or chase (issue 14)
 
 
 # --- building the content ----------------------------------------------------------------------------------
@@ -157,6 +159,7 @@ def summary_text(fb: Feedback) -> str:
                      f"{m['reporting_target_days']} days.")
     if fb.actions:
         lines.append(f"Safety actions today: {fb.actions['open']} open, {fb.actions['overdue']} overdue.")
+    lines += worklist_summary(fb.worklist)
     rules = _rule_table(fb.results)
     errors = [r for r in rules if r["severity"] == "error"][:5]
     warns = [r for r in rules if r["severity"] == "warning"][:5]
@@ -255,6 +258,7 @@ def provider_name(ods_code: str) -> str:
 def from_warehouse(engine: Any, provider_ods: str, run_id: str | None, warehouse_check_id: str | None = None,
                    loads: int = 10) -> Feedback | None:
     """The report for one provider's load (its batches in ``run_id``, else its latest run); None if it had none."""
+    from reports import worklist
     from warehouse import dq_results, measures
 
     batches = dq_results.ledger_for(engine, provider_ods, run_id)
@@ -278,6 +282,7 @@ def from_warehouse(engine: Any, provider_ods: str, run_id: str | None, warehouse
     fb.measures = own.iloc[0].to_dict() if len(own) else None
     actions = _marts_or_empty(lambda: measures.safety_actions_today(engine, provider_ods))
     fb.actions = actions.iloc[0].to_dict() if len(actions) else None
+    fb.worklist = worklist.for_provider(engine, provider_ods)
     return fb
 
 

@@ -5,7 +5,10 @@ Everything in it is shared beyond a single provider, so every count goes through
 no free text. Every figure is read from a model: Duty of Candour, timeliness, Never Events and learning-response
 coverage from ``oversight_provider_measures`` (per provider) and ``oversight_system_measures`` (the totals) for the
 twelve complete months of occurred dates before the report date; monthly counts, harm and inequalities from the
-monthly oversight models for the same months; safety actions as at the day the marts were built.
+monthly oversight models for the same months; safety actions as at the day the marts were built. System oversight
+(issue 14): LFPSE submission completeness and harm-grading disagreements from the reconciliation models over the
+whole national export (``oversight_lfpse_completeness_shareable``, ``oversight_lfpse_harm_disagreements``), and
+compliance with national requirements from ``oversight_psirp_compliance_by_provider``, as at the report date.
 
 Written to ``$PSIRF_HOME/reports/system/<as-of date>/system_report.html`` by the ``psirf_system_report`` DAG
 (when the nightly marts build has finished) and by ``psirf report --system``.
@@ -26,7 +29,16 @@ from psirf import settings
 from reports import charts
 from reports.suppression import SuppressionRule, numeric, suppress_share, suppress_statistic, suppress_table
 from warehouse.db import make_engine
-from warehouse.measures import last_complete_month, provider_measures, read, safety_actions_today
+from warehouse.measures import (
+    last_complete_month,
+    lfpse_completeness_shared,
+    lfpse_harm_disagreements_shared,
+    national_requirements,
+    provider_measures,
+    psirp_compliance_shared,
+    read,
+    safety_actions_today,
+)
 
 __all__ = ["build_for_run", "build_system_report", "report_figures", "report_path"]
 
@@ -273,9 +285,127 @@ def _timeliness(figures: Figures, rule: SuppressionRule) -> Section:
     return Section(title, intro, chart, [("Incidents by provider and days from occurrence to report", shown)])
 
 
+COMPLIANCE_STATUSES = {"met": "met", "in_progress": "in progress", "overdue": "overdue",
+                       "no_response_recorded": "no response recorded",
+                       "provider_sends_no_learning_responses": "provider sends no learning responses"}
+
+
+def _lfpse_completeness(completeness: pd.DataFrame, rule: SuppressionRule) -> Section:
+    title = "LFPSE submission completeness by provider"
+    intro = ("Each provider's own incidents (its LRMS export) against the national LFPSE record of the same "
+             "organisation. Completeness is the share of the incidents due for submission that have an LFPSE "
+             "record: an incident is due once its submission window (by default 30 days after it was reported "
+             "locally) has closed, or as soon as it reaches LFPSE. An incident still within its window is awaiting "
+             "submission: late is not yet a failure, so it is left out of the figure. 'Submitted late' reached "
+             "LFPSE after the window.")
+    if completeness.empty:
+        return Section(title, intro, None, [], note="No national LFPSE record has been loaded.")
+    frame = completeness.set_index("provider_ods")
+    frame.index.name = None
+    due = frame[["submitted_on_time", "submitted_late", "local_only_past_window"]].rename(columns={
+        "submitted_on_time": "submitted in time", "submitted_late": "submitted late",
+        "local_only_past_window": "not submitted, window closed"}).astype("int64")
+    shown = suppress_table(due, rule).rename(columns={"Total": "due for submission"})
+    rates = {str(p): suppress_share(None if pd.isna(r["submission_completeness_pct"]) else
+                                    float(r["submission_completeness_pct"]), int(r["matched"]),
+                                    int(r["due_for_submission"]), rule) for p, r in frame.iterrows()}
+    for p in rates:  # a share beside a hidden count would let it be worked out
+        if p in shown.index and (shown.loc[p] == rule.symbol).any() and rates[p] != "-":
+            rates[p] = rule.symbol
+    shown["Completeness"] = [rates.get(str(p), "-") for p in shown.index]
+    other = suppress_table(frame[["local_only_within_window", "lfpse_only"]].rename(columns={
+        "local_only_within_window": "awaiting submission (within window)",
+        "lfpse_only": "in LFPSE only"}).astype("int64"), rule, row_totals=False)
+    values = {p: float(r.rstrip("%")) for p, r in rates.items() if r.endswith("%")}
+    chart = charts.bar_chart(values, title="LFPSE submission completeness (%)", x_label="%") if values else None
+    as_at = pd.to_datetime(frame["as_at_date"]).max()
+    return Section(title, intro, chart, [("Incidents due for submission to LFPSE, by provider", shown),
+                                         ("Not yet due, and records only in LFPSE", other)],
+                   note=(f"National record as at {as_at:%d %B %Y} (its newest update). " if pd.notna(as_at) else "")
+                   + "A record in LFPSE only may have been entered straight into LFPSE, or carry details that the "
+                     "matching rule could not pair with the local record; the provider's worklist lists its "
+                     "records to submit. The system-wide completeness is not shown: it is not a model figure.")
+
+
+def _harm_disagreements(completeness: pd.DataFrame, pairs: pd.DataFrame, rule: SuppressionRule) -> Section:
+    title = "Harm-grading disagreements"
+    intro = ("Incidents in both records whose worst physical harm was graded differently in the provider's own "
+             "record and in LFPSE, and whose Never Event or Duty of Candour flags differ. Each is for the provider "
+             "to review: the worklist in its feedback report lists them with both gradings.")
+    if completeness.empty:
+        return Section(title, intro, None, [])
+    frame = completeness.set_index("provider_ods")
+    frame.index.name = None
+    flags = frame[["matched", "harm_disagreements", "never_event_disagreements",
+                   "duty_of_candour_disagreements"]].rename(columns={
+        "matched": "in both records", "harm_disagreements": "harm graded differently",
+        "never_event_disagreements": "Never Event flag differs",
+        "duty_of_candour_disagreements": "Duty of Candour flag differs"}).astype("int64")
+    tables = [("Disagreements between the local and the national record, by provider",
+               suppress_table(flags, rule, row_totals=False))]
+    if len(pairs):
+        order = [h for h in HARM_ORDER if h in set(pairs["lfpse_physical_harm"])]
+        grid = _pivot(pairs, "local_physical_harm", "lfpse_physical_harm", "pairs", order)
+        grid = grid.reindex([h for h in HARM_ORDER if h in grid.index])
+        grid.index = [f"local: {h}" for h in grid.index]
+        grid.columns = [f"LFPSE: {h}" for h in grid.columns]
+        tables.append(("Harm graded differently: local grading by LFPSE grading", suppress_table(grid, rule)))
+    return Section(title, intro, None, tables)
+
+
+def _compliance(compliance: pd.DataFrame, requirements: pd.DataFrame, rule: SuppressionRule) -> Section:
+    title = "Compliance with national requirements"
+    intro = ("Incidents meeting a national requirement for a Patient Safety Incident Investigation (PSII) or a "
+             "referral, by the status of the response, as at the report date: 'met' (a linked response of the type "
+             "required is completed, or the referral is recorded), 'in progress' (within its time frame), "
+             "'overdue', 'no response recorded', and 'provider sends no learning responses' (not supplied, which "
+             "is not the same as not done).")
+    tables: list[tuple[str, pd.DataFrame]] = []
+    if len(compliance):
+        labels = dict(zip(requirements["requirement_id"], requirements["incident_type"], strict=False))
+        long = compliance.melt(id_vars=["provider_ods", "requirement_id"], value_vars=list(COMPLIANCE_STATUSES),
+                               var_name="status", value_name="count")
+        long["status"] = long["status"].map(COMPLIANCE_STATUSES)
+        order = list(COMPLIANCE_STATUSES.values())
+        by_requirement = _pivot(long, "requirement_id", "status", "count", order)
+        by_requirement.index = [_short(labels.get(r, r)) for r in by_requirement.index]
+        tables.append(("Incidents meeting a national requirement, by requirement and status",
+                       suppress_table(by_requirement, rule)))
+        tables.append(("Incidents meeting a national requirement, by provider and status",
+                       suppress_table(_pivot(long, "provider_ods", "status", "count", order), rule)))
+    if len(requirements):
+        listed = pd.DataFrame({
+            "response needed": list(requirements["required_response"]),
+            "time frame": list(requirements["time_frame"]),
+            "in the data": [{"yes": "yes", "proxy": "screening proxy", "no": "not assessable"}.get(str(v), str(v))
+                            for v in requirements["criterion_in_data"]],
+            "source": list(requirements["source"]), "framework line dated": list(requirements["source_date"])},
+            index=[_short(t) for t in requirements["incident_type"]])
+        listed.attrs["text"] = True  # words, not counts: left-aligned
+        tables.append(("The national requirements (seed psirf_national_requirements)", listed))
+    note = ("A screening proxy lists incidents for the provider's judgement (for example, a death is listed for "
+            "the judgement whether problems in care caused it). The requirements not assessable from the data "
+            "supplied have no incidents above. What could and could not be verified against the published sources "
+            "is in the seed's verification column and the README.")
+    return Section(title, intro, None, tables, note=note)
+
+
+def _short(text: str, limit: int = 90) -> str:
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + " …"
+
+
 def _month_end(month_start: dt.date) -> dt.date:
     following = (month_start.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
     return following - dt.timedelta(days=1)
+
+
+def _oversight(engine: Engine, rule: SuppressionRule) -> list[Section]:
+    """The three system-oversight sections (LFPSE reconciliation and PSIRP compliance), read from their models."""
+    completeness = lfpse_completeness_shared(engine)
+    return [_lfpse_completeness(completeness, rule),
+            _harm_disagreements(completeness, lfpse_harm_disagreements_shared(engine), rule),
+            _compliance(psirp_compliance_shared(engine, "national"), national_requirements(engine), rule)]
 
 
 def build_system_report(engine: Engine, as_of: dt.date, home: Path | None = None,
@@ -289,6 +419,7 @@ def build_system_report(engine: Engine, as_of: dt.date, home: Path | None = None
         _trend(engine, start, end, rule), _harm(engine, start, end, rule), _candour(figures, rule),
         _never_events(figures, rule), _learning(engine, figures, rule), _actions(figures, rule),
         _inequalities(engine, start, end, rule), _timeliness(figures, rule),
+        *_oversight(engine, rule),
     ]
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
     html = env.get_template("system_report.html.j2").render(

@@ -6,6 +6,7 @@ One build per engine serves every test here."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -183,6 +184,7 @@ def test_a_provider_login_sees_only_its_own_reconciliation_and_compliance_rows(b
     apply_access(engine, providers, prefix)
     try:
         for model in ("oversight_lfpse_reconciliation", "oversight_lfpse_submission_completeness",
+                      "oversight_lfpse_completeness_shareable", "oversight_lfpse_harm_disagreements",
                       "oversight_psirp_compliance", "oversight_psirp_compliance_by_provider"):
             with engine.connect() as conn:
                 every = conn.execute(sa.text(f"SELECT provider_ods, COUNT(*) FROM oversight.{model} "
@@ -196,3 +198,59 @@ def test_a_provider_login_sees_only_its_own_reconciliation_and_compliance_rows(b
                 assert sorted(seen) == sorted(r for r in every if r[0] == ods), (model, ods)
     finally:
         drop_access(engine, providers, prefix)
+
+
+def test_the_worklist_lists_the_models_rows_of_its_provider_only(built: tuple[Engine, str]) -> None:
+    """The feedback report's worklist: records to submit, gradings to review and responses overdue are exactly the
+    models' rows for the provider, by its own record id; the national-record feed (X24, by its profile's
+    record_origin) has none of its own."""
+    import pandas as pd
+
+    from reports.provider_feedback import Feedback, render_html, summary_text
+    from reports.worklist import for_provider
+
+    engine, _ = built
+    recon = view(engine, "oversight.oversight_lfpse_reconciliation", "reconciliation_key")
+    compliance = view(engine, "oversight.oversight_psirp_compliance", "compliance_key")
+    for ods in ("RAJ", "R1L"):
+        mine = [r for r in recon if r["provider_ods"] == ods]
+        worklist = for_provider(engine, ods)
+        assert worklist is not None and not worklist.national_record
+        assert sorted(r["local_record_id"] for r in worklist.to_submit) == sorted(
+            r["local_record_id"] for r in mine if r["reconciliation_status"] == "local_only_past_window")
+        assert sorted(r["local_record_id"] for r in worklist.to_review) == sorted(
+            r["local_record_id"] for r in mine if r["reconciliation_status"] == "matched"
+            and (r["harm_disagreement"] or r["governance_disagreement"]))
+        assert sorted(r["source_record_id"] for r in worklist.overdue) == sorted(
+            r["source_record_id"] for r in compliance if r["provider_ods"] == ods
+            and r["compliance_status"] == "overdue")
+    raj = for_provider(engine, "RAJ")
+    assert raj is not None
+    assert [r["local_record_id"] for r in raj.to_submit] == ["c_met", "c_progress", "c_overdue", "c_none", "a4"]
+    review = {r["local_record_id"]: r["differences"] for r in raj.to_review}
+    assert review == {"a1": "harm: Moderate physical harm here, Low physical harm in LFPSE",
+                      "a2": "Never Event: no here, yes in LFPSE"}
+    assert [r["source_record_id"] for r in raj.overdue] == ["c_overdue"]
+    assert raj.as_at == D(2026, 3, 10)
+    national = for_provider(engine, "X24")
+    assert national is not None and national.national_record and national.empty
+    supply = {r["provider_ods"]: r["record_origin"] for r in view(engine, "oversight.oversight_provider_data_supply")}
+    assert supply == {"RAJ": "local", "R1L": "local", "X24": "lfpse_national"}  # a feed, not a provider
+
+    # In the report: each list's rows, and nothing of another provider's.
+    empty = pd.DataFrame(columns=["batch_id", "entity", "source_file", "status", "rows_in", "loaded", "quarantined",
+                                  "duplicates", "message", "rows_failed"])
+    fb = Feedback("RAJ", "Mid and South Essex", "2026-03-10", "load", None, batches=empty, results=empty,
+                  quarantined=empty, warnings=empty, trend=pd.DataFrame(), worklist=raj)
+    html = render_html(fb, pd.DataFrame(), pd.DataFrame())
+    tables = {t: html.split(f'<table id="worklist-{t}">')[1].split("</table>")[0]
+              for t in ("submit", "review", "overdue")}
+    assert [re.sub("<.*?>", "", c) for c in re.findall(r"<tr><td>([^<]*)</td>", tables["submit"])] == [
+        "c_met", "c_progress", "c_overdue", "c_none", "a4"]
+    assert re.findall(r"<tr><td>([^<]*)</td>", tables["review"]) == ["a1", "a2"]
+    assert re.findall(r"<tr><td>([^<]*)</td>", tables["overdue"]) == ["c_overdue"]
+    assert "c_r1l" not in html
+    assert "Your worklist: 5 record(s) to submit to LFPSE, 2 grading(s) to review against LFPSE, 1 learning " \
+           "response(s) overdue." in summary_text(fb)
+    fb.worklist = national
+    assert 'id="worklist-national"' in render_html(fb, pd.DataFrame(), pd.DataFrame())

@@ -69,6 +69,18 @@ def test_every_output_shows_the_models_figures(demo_estate: Any, warehouse_url: 
     assert figure(f"Reported within {raj['reporting_target_days']} days") == \
         f"{float(raj['share_within_target_days']):.1f}%"
     assert f"<b>{actions.loc[ods, 'overdue']} overdue</b>" in html
+    # Its worklist: the reconciliation and compliance models' rows of this provider (the planted differences).
+    with engine.connect() as conn:
+        own = {k: conn.execute(sa.text(q), {"p": ods}).scalar() for k, q in {
+            "submit": "SELECT COUNT(*) FROM oversight.oversight_lfpse_reconciliation WHERE provider_ods = :p "
+                      "AND reconciliation_status = 'local_only_past_window'",
+            "review": "SELECT COUNT(*) FROM oversight.oversight_lfpse_reconciliation WHERE provider_ods = :p "
+                      "AND reconciliation_status = 'matched' AND (harm_disagreement OR governance_disagreement)",
+            "overdue": "SELECT COUNT(*) FROM oversight.oversight_psirp_compliance WHERE provider_ods = :p "
+                       "AND compliance_status = 'overdue'"}.items()}
+    assert f"Records to submit to LFPSE ({own['submit']})" in html
+    assert f"Harm gradings to review ({own['review']})" in html and f"Responses overdue ({own['overdue']})" in html
+    assert f"Your worklist: {own['submit']} record(s) to submit to LFPSE" in summary
     assert f"Duty of Candour not recorded on {raj['candour_not_recorded']}" in summary
 
     # `psirf quality scores`.

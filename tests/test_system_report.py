@@ -14,6 +14,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
 
@@ -49,7 +50,7 @@ class _Cells(HTMLParser):
             self.cells[-1] += data.strip()
 
 
-def _fill(engine: Engine) -> None:
+def _fill(engine: Engine, *, oversight: bool = False) -> None:
     seed_organisations(engine)
     incidents, patients = [], []
     for n in range(60):  # RAJ: enough to publish; R1L: a middling provider; RDE: three incidents only
@@ -73,7 +74,53 @@ def _fill(engine: Engine) -> None:
         action("RAJ" if n < 30 else "R1L", f"a{n}", status="completed" if n % 3 == 0 else "open",
                due=today + dt.timedelta(days=-10 if n % 2 else 10), completed=today if n % 3 == 0 else None,
                system_wide=n % 4 == 0) for n in range(36)])
+    if oversight:
+        _fill_oversight(engine, incidents)
     refresh(engine, tests=False)
+
+
+def _national(rid: str, occurred: dt.date, trust: str, reference: str | None, reported: dt.date,
+              harm: str) -> dict[str, object]:
+    """A record of the national LFPSE export (the X24 feed, profile record_origin lfpse_national)."""
+    row = incident("X24", rid, occurred, reported=reported, harm=harm)
+    row.update(record_origin="lfpse_national", location_ods=trust, local_reference=reference,
+               harm_mapping_basis="lfpse")
+    return row
+
+
+def _fill_oversight(engine: Engine, incidents: list[dict[str, object]]) -> None:
+    """The national LFPSE record and PSIRP cases beside _fill's incidents: RAJ 30 of its 40 incidents submitted
+    (10 graded differently), 10 past the window; R1L all 17, RDE its 3; 10 records in LFPSE only; RQW 18 deaths (a PSII
+    each: 10 met, 8 with none) and RYC's opted-out incidents never shown."""
+    with engine.begin() as conn:  # the local records carry their LRMS reference
+        conn.execute(sa.text("UPDATE incident SET local_reference = 'REF-' || source_record_id"))
+    shift = {"5": "4", "4": "3", "3": "4", "2": "3"}
+    national = []
+    for n, inc in enumerate(incidents[:60]):
+        if 30 <= n < 40:
+            continue  # RAJ's ten never submitted
+        harm = str(inc["physical_harm_code"])
+        national.append(_national(f"n{n}", inc["occurred_date"], str(inc["provider_ods"]),  # type: ignore[arg-type]
+                                  f"REF-{inc['source_record_id']}", inc["reported_date"] + dt.timedelta(days=2),  # type: ignore[operator]
+                                  shift[harm] if n < 10 else harm))
+    national += [_national(f"x{n}", dt.date(2026, 9, 1 + n), "RAJ", None, dt.date(2026, 9, 3 + n), "4")
+                 for n in range(10)]  # in LFPSE only; the newest dates the export 12 September 2026
+    insert(engine, "incident", national)
+    deaths = [incident("RQW", f"d{n}", dt.date(2026, 4, 1 + n), reported=dt.date(2026, 4, 2 + n), harm="1")
+              for n in range(18)]
+    insert(engine, "incident", deaths)
+    psii = [learning_response("RQW", f"dlr{n}", status="completed", commissioned=dt.date(2026, 4, 20),
+                              completed=dt.date(2026, 6, 1)) for n in range(10)]
+    insert(engine, "learning_response", psii)
+    insert(engine, "learning_response_incident", [link(r, deaths[i]) for i, r in enumerate(psii)])
+    with engine.begin() as conn:
+        for n, (ods, entity) in enumerate([("RQW", "incidents"), ("RQW", "learning_responses"),
+                                           ("X24", "incidents")]):
+            conn.execute(sa.text(
+                "INSERT INTO batch_ledger (batch_id, provider_ods, entity, source_system, profile, source_file, "
+                "checksum, rows_in, loaded, inserted, updated, unchanged, quarantined, duplicates, status, "
+                "started_at, finished_at) VALUES (:b, :p, :e, 's', 'p', 'f', :c, 1, 1, 1, 0, 0, 0, 0, 'loaded', "
+                ":t, :t)"), {"b": f"b{n}", "p": ods, "e": entity, "c": f"{n:064d}", "t": dt.datetime(2026, 9, 1)})
 
 
 class _Tables(HTMLParser):
@@ -175,7 +222,7 @@ def test_the_report_suppresses_every_shared_count(migrated_engine: Engine, tmp_p
     assert "*" in parsed.cells  # RDE's three incidents are there, hidden
     assert parsed.svgs >= 6  # trend, harm, candour, learning, actions, inequalities, timeliness
     for title in ("Monthly trend by provider", "Harm profile", "Duty of Candour", "Never Events", "Learning responses",
-                  "Safety actions", "Harm and health inequalities", "Reporting timeliness"):
+                  "Safety actions", "Harm and health inequalities", "Reporting timeliness", *OVERSIGHT_SECTIONS):
         assert f"<h2>{title}</h2>" in html
     assert "RAJ Mid And South Essex NHS Foundation Trust" in html
     assert "RYC" not in html  # opted out of data sharing
@@ -183,28 +230,77 @@ def test_the_report_suppresses_every_shared_count(migrated_engine: Engine, tmp_p
     assert "<td class=\"total\">40</td>" in html  # RAJ's 40 incidents, a multiple of 5, published exactly
 
 
+OVERSIGHT_SECTIONS = ("LFPSE submission completeness by provider", "Harm-grading disagreements",
+                      "Compliance with national requirements")
+
+
+def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([CHROMIUM if Path(CHROMIUM).exists() else "chromium", "--headless", "--no-sandbox",
+                           "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                           "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'chromium'}", *args],
+                          check=True, capture_output=True, timeout=120)
+
+
 @pytest.mark.parametrize("warehouse_url", ["duckdb"], indirect=True)
 def test_the_report_renders_in_headless_chromium(migrated_engine: Engine, tmp_path: Path) -> None:
+    """The whole page, with the three system-oversight sections (LFPSE completeness, harm-grading
+    disagreements, compliance with national requirements), rendered by Chromium: every section drawn, the
+    oversight tables equal to their models' figures through suppression, and no count from 1 to 7 anywhere."""
     if not (Path(CHROMIUM).exists() or shutil.which("chromium")):
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"chromium not found at {CHROMIUM}: run scripts/ensure_chromium.sh")
         pytest.skip("chromium is not installed (scripts/ensure_chromium.sh)")
-    _fill(migrated_engine)
+    from reports.suppression import SuppressionRule, suppress_share, suppress_table
+    from warehouse.measures import lfpse_completeness_shared
+
+    _fill(migrated_engine, oversight=True)
     path = build_system_report(migrated_engine, AS_OF, home=tmp_path)
+
+    # What Chromium rendered (the DOM after layout): the sections, and no small count in any cell.
+    dom = _chromium(tmp_path, "--dump-dom", path.as_uri()).stdout.decode("utf-8")
+    cells, page = _Cells(), _Tables()
+    cells.feed(dom)
+    page.feed(dom)
+    assert cells.cells and _small_counts(cells.cells) == []
+    for title in OVERSIGHT_SECTIONS:
+        assert f"<h2>{title}</h2>" in dom
+    assert "RYC" not in dom and "X24" not in dom  # opted out; the national record is the source, not a provider
+    rule = SuppressionRule.from_env()
+    model = lfpse_completeness_shared(migrated_engine).set_index("provider_ods")
+    assert model.loc["RAJ", ["submitted_on_time", "submitted_late", "local_only_past_window", "lfpse_only",
+                             "harm_disagreements"]].tolist() == [30, 0, 10, 10, 10]
+    assert int(model.loc["R1L", "due_for_submission"]) == 17 and int(model.loc["RQW", "local_only_past_window"]) == 18
+    due = "Incidents due for submission to LFPSE, by provider"
+    exact = model[["submitted_on_time", "submitted_late", "local_only_past_window"]].astype("int64")
+    shown = suppress_table(exact, rule)
+    for provider in ("RAJ", "R1L", "RQW", "Total"):
+        assert page.tables[due][provider][:4] == list(shown.loc[provider]), provider
+    assert page.cell(due, "RAJ", "Completeness") == suppress_share(
+        float(model.loc["RAJ", "submission_completeness_pct"]), 30, 40, rule) == "75.0%"
+    assert page.cell(due, "RQW", "Completeness") == "0.0%"
+    # R1L's count is hidden to protect RDE's three: its share, which would give the count away, is hidden too.
+    assert page.cell(due, "R1L", "submitted in time") == "*" and page.cell(due, "R1L", "Completeness") == "*"
+    flags = "Disagreements between the local and the national record, by provider"
+    assert page.cell(flags, "RAJ", "harm graded differently") == "10"
+    compliance = "Incidents meeting a national requirement, by provider and status"
+    assert page.cell(compliance, "RQW", "met") == "10" and page.cell(compliance, "RQW", "no response recorded") == "10"
+    assert "Patient Safety Incident Response Framework" in dom  # the requirements' source is cited
+
+    # The screenshot: the whole page drawn, down to the last (oversight) sections. Each section heading is
+    # underlined by an NHS-blue rule across the page: one per section, so all of them are in the picture.
     png = tmp_path / "report.png"
-    subprocess.run([CHROMIUM if Path(CHROMIUM).exists() else "chromium", "--headless", "--no-sandbox",
-                    "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                    "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'chromium'}",
-                    f"--screenshot={png}", "--window-size=1200,3000", path.as_uri()],
-                   check=True, capture_output=True, timeout=120)
+    _chromium(tmp_path, f"--screenshot={png}", "--window-size=1200,14000", "--hide-scrollbars", path.as_uri())
 
     import matplotlib.image
 
     pixels = matplotlib.image.imread(png)
-    assert pixels.shape[:2] == (3000, 1200)
+    assert pixels.shape[:2] == (14000, 1200)
     nhs_blue = (abs(pixels[..., 0] - 0x00 / 255) < 0.02) & (abs(pixels[..., 1] - 0x5E / 255) < 0.02) & (
         abs(pixels[..., 2] - 0xB8 / 255) < 0.02)
     assert nhs_blue.sum() > 5000  # headings and chart bars/lines drawn, not a blank page
+    rules = nhs_blue.sum(axis=1) > 900  # a heading's rule spans the content width
+    starts = int(rules[0]) + int((rules[1:] & ~rules[:-1]).sum())
+    assert starts == dom.count("<h2>") == 11, starts
 
 
 @pytest.mark.parametrize("warehouse_url", ["duckdb"], indirect=True)

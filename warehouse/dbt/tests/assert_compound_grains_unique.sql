@@ -60,6 +60,20 @@ with grains as (
     from {{ ref('oversight_harm_inequalities') }}
     group by provider_ods, occurred_month, ethnicity_code, age_bracket, sex, imd_decile, physical_harm_code,
              data_sharing_opt_out
+
+    union all
+    select 'oversight_lfpse_harm_disagreements',
+           provider_ods || '|' || local_physical_harm_code || '|' || lfpse_physical_harm_code
+               || '|' || cast(data_sharing_opt_out as varchar), count(*)
+    from {{ ref('oversight_lfpse_harm_disagreements') }}
+    group by provider_ods, local_physical_harm_code, lfpse_physical_harm_code, data_sharing_opt_out
+
+    union all
+    select 'oversight_psirp_compliance_by_provider',
+           provider_ods || '|' || requirement_source || '|' || requirement_id
+               || '|' || cast(data_sharing_opt_out as varchar), count(*)
+    from {{ ref('oversight_psirp_compliance_by_provider') }}
+    group by provider_ods, requirement_source, requirement_id, data_sharing_opt_out
 )
 
 select * from grains where rows_with_value > 1

@@ -18,6 +18,11 @@ loaded_entities as (
     group by provider_ods
 ),
 
+national_feeds as (
+    select distinct feed_ods as provider_ods
+    from {{ ref('stg_canonical__lfpse_national_incidents') }}
+),
+
 incident_fields as (
     select
         provider_ods,
@@ -37,7 +42,9 @@ select
     coalesce(f.sends_never_event_flag, false) as sends_never_event_flag,
     coalesce(f.sends_duty_of_candour, false) as sends_duty_of_candour,
     coalesce(f.sends_candour_notification_date, false) as sends_candour_notification_date,
-    p.last_batch_at
+    p.last_batch_at,
+    case when n.provider_ods is not null then 'lfpse_national' else 'local' end as record_origin
 from providers p
 left join loaded_entities e on e.provider_ods = p.provider_ods
 left join incident_fields f on f.provider_ods = p.provider_ods
+left join national_feeds n on n.provider_ods = p.provider_ods

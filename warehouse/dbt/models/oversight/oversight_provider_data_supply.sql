@@ -7,6 +7,7 @@ select
     s.sends_never_event_flag,
     s.sends_duty_of_candour,
     s.sends_candour_notification_date,
-    s.last_batch_at
+    s.last_batch_at,
+    s.record_origin
 from {{ ref('int_provider_data_supply') }} s
 {{ current_provider('cur', 's.provider_ods') }}

@@ -32,7 +32,7 @@ with requirements as (
 due as (
     select
         c.incident_key, c.provider_ods, r.*, m.source_record_id, m.occurred_date, m.reported_date,
-        i.hsib_notify
+        i.hsib_notify, coalesce(m.data_sharing_opt_out, false) as data_sharing_opt_out
     from {{ ref('int_psirp_incident_criteria') }} c
     join requirements r on r.criterion = c.criterion
      and (r.plan_provider_ods is null or r.plan_provider_ods = c.provider_ods)
@@ -111,6 +111,7 @@ select
         when a.completed_date is not null then 'met'
         when a.response_due_date is not null and a.response_due_date < current_date then 'overdue'
         else 'in_progress'
-    end as compliance_status
+    end as compliance_status,
+    a.data_sharing_opt_out
 from assessed a
 {{ current_provider('cur', 'a.provider_ods') }}

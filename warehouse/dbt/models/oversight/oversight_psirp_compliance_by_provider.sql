@@ -1,5 +1,5 @@
 {#- PSIRP response compliance counted per provider and requirement (oversight_psirp_compliance), one column per
-    status. -#}
+    status, split by the records' data-sharing opt-out (a shared output reads data_sharing_opt_out = false). -#}
 select
     provider_ods,
     min(provider_name) as provider_name,
@@ -12,6 +12,7 @@ select
     sum(case when compliance_status = 'overdue' then 1 else 0 end) as overdue,
     sum(case when compliance_status = 'no_response_recorded' then 1 else 0 end) as no_response_recorded,
     sum(case when compliance_status = 'provider_sends_no_learning_responses' then 1 else 0 end)
-        as provider_sends_no_learning_responses
+        as provider_sends_no_learning_responses,
+    data_sharing_opt_out
 from {{ ref('oversight_psirp_compliance') }}
-group by provider_ods, requirement_source, requirement_id
+group by provider_ods, requirement_source, requirement_id, data_sharing_opt_out
