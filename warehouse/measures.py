@@ -1,7 +1,8 @@
 """Read-side of the marts for reports and the CLI: the figures the dbt models define, never computed here.
 
 Every function is a plain SELECT of a model's columns (``oversight.oversight_provider_measures``,
-``oversight.oversight_safety_actions_by_provider``, ``marts.fct_dq_dimension_score``), so the feedback report, the
+``oversight.oversight_safety_actions_by_provider``, ``marts.fct_dq_dimension_score``,
+``marts.fct_dq_peer_benchmark``), so the feedback report, the
 system report and ``psirf quality scores`` show the same numbers as an analyst querying the models.
 """
 
@@ -14,7 +15,8 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-__all__ = ["dimension_scores", "last_complete_month", "provider_measures", "read", "safety_actions_today"]
+__all__ = ["dimension_scores", "last_complete_month", "peer_benchmark", "provider_measures", "read",
+           "safety_actions_today"]
 
 
 def read(engine: Engine, sql: str, **params: Any) -> pd.DataFrame:
@@ -54,3 +56,13 @@ def dimension_scores(engine: Engine, provider_ods: str, loads: int = 10) -> pd.D
     frame = frame[frame["load_id"].isin(recent)].copy()
     frame["score"] = pd.to_numeric(frame["score"], errors="coerce").astype(float)
     return frame.sort_values(["loaded_at", "dimension"]).reset_index(drop=True)
+
+
+def peer_benchmark(engine: Engine) -> pd.DataFrame:
+    """``fct_dq_peer_benchmark``: per dimension, the ICB median and interquartile range of the providers' latest
+    scores (peers unnamed; NULL quantiles with too few providers)."""
+    frame = read(engine, "SELECT dimension, providers, min_peers, p25_score, median_score, p75_score, latest_load_at "
+                         "FROM marts.fct_dq_peer_benchmark ORDER BY dimension")
+    for column in ("p25_score", "median_score", "p75_score"):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+    return frame

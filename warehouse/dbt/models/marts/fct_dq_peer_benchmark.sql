@@ -5,8 +5,8 @@
     the one definition of a score: rejected files never count), then the median and the interquartile range
     (25th and 75th percentiles, continuous) across those providers. Peers are never named: the model holds no
     provider code, only the spread, so it carries no row-level security and every login may read it. With fewer
-    than `min_peers` providers scored the quantiles are NULL: three values or fewer would as good as name them. -#}
-{% set min_peers = 4 %}
+    than `min_peers` providers scored the quantiles are NULL: one or two values would as good as name them. -#}
+{% set min_peers = 3 %}
 with scored as (
     select
         provider_ods,
