@@ -14,9 +14,9 @@ import datetime as dt
 import fcntl
 import html
 import re
-from urllib.parse import quote
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from expectations import canonical_suites, raw_suites, warehouse_suites
 from expectations.canonical_suites import context
