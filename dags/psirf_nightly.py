@@ -78,7 +78,7 @@ def psirf_nightly() -> None:
 
     # Every mapped instance is labelled "RQW · <name>" in the grid and graph (not "3"); an expected failure (a
     # rejected file, a refused credential, a configuration mistake) fails at once with one line (NO_RETRY).
-    labelled = {"map_index_template": MAP_INDEX_TEMPLATE, "retry_policy": NO_RETRY}
+    labelled: dict[str, Any] = {"map_index_template": MAP_INDEX_TEMPLATE, "retry_policy": NO_RETRY}
 
     @task_group(group_id="provider")
     def provider_load(ods_code: str) -> Any:
