@@ -153,7 +153,7 @@ def follow(log: Path, stream: Iterable[str] = sys.stdin, out: object = sys.stdou
             if (found := STATE.search(line)) is not None:
                 state = found["state"]
             elif (exited := TASK_EXITED.search(line)) is not None and not reason:
-                reason = re.sub(r"^\S+ ", "", exited["line"]).strip()
+                reason = exited["line"].strip()
             elif (ended := END.search(line)) is not None:
                 index = int(ended["index"])
                 label = ended["task"] + (f"[{index}]" if index >= 0 else "")
