@@ -31,6 +31,19 @@ SHORT_KEYS = {"rows_in": "in", "loaded": "loaded", "quarantined": "held", "dupli
 
 
 @contextlib.contextmanager
+def _env(name: str, value: str) -> Iterator[None]:
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+
+
+@contextlib.contextmanager
 def _progress(what: str, *, disable: bool = False) -> Iterator[None]:
     """A rich spinner with the current stage (from :mod:`psirf.progress`) and the time elapsed, on stderr."""
     from psirf.progress import listening
@@ -100,11 +113,11 @@ def run(provider: Annotated[list[str] | None, typer.Option("--provider", "-p", h
     sweep_stale()  # work folders and landing files a killed run left behind
     codes = provider or enabled_providers()
     run_id = f"cli__{uuid.uuid4()}"
-    os.environ["PSIRF_RUN_ID"] = run_id  # the run's validation results are kept for Data Docs
     results: list[dict[str, Any]] = []
     failed: list[str] = []
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
-                  disable=as_json) as progress:
+    # PSIRF_RUN_ID: the run's validation results are kept for Data Docs (expectations/run_results.py)
+    with _env("PSIRF_RUN_ID", run_id), Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                                                 TimeElapsedColumn(), console=console, disable=as_json) as progress:
         for code in codes:
             task = progress.add_task(f"{code}: loading", total=None)
             try:
