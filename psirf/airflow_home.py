@@ -30,6 +30,7 @@ START = re.compile(r"\[DAG TEST\] starting task_id=(?P<task>\S+) map_index=(?P<i
 RUNNING = re.compile(r"\[DAG TEST\] running task <TaskInstance: (?P<dag>\S+?)\.\S+ (?P<run>\S+) ")
 END = re.compile(r"\[DAG TEST\] end task task_id=(?P<task>\S+) map_index=(?P<index>-?\d+)")
 STATE = re.compile(r"Task instance state updated.*new_state=(?P<state>\w+)")
+PROVIDERS = re.compile(r"Returned value was: \[(?P<codes>(?:'[A-Z0-9]{3,6}'(?:, )?)+)\]")
 TASK_EXITED = re.compile(r"\[error\s*\] (?P<line>.+?) \[psirf\.task\]")
 
 
@@ -147,16 +148,22 @@ def follow(log: Path, stream: Iterable[str] = sys.stdin, out: object = sys.stdou
     failed = 0
     state = ""
     reason = ""
+    codes: list[str] = []  # the providers task's list: a mapped task's index is shown as its ODS code
+    task = ""
     with log.open("w", encoding="utf-8") as fh:
         for line in stream:
             fh.write(line)
+            if (started := START.search(line)) is not None:
+                task = started["task"]
+            elif task == "providers" and not codes and (listed := PROVIDERS.search(line)) is not None:
+                codes = re.findall(r"[A-Z0-9]{3,6}", listed["codes"])
             if (found := STATE.search(line)) is not None:
                 state = found["state"]
             elif (exited := TASK_EXITED.search(line)) is not None and not reason:
                 reason = exited["line"].strip()
             elif (ended := END.search(line)) is not None:
                 index = int(ended["index"])
-                label = ended["task"] + (f"[{index}]" if index >= 0 else "")
+                label = ended["task"] + (f"[{codes[index] if index < len(codes) else index}]" if index >= 0 else "")
                 failed += state == "failed"
                 text = f"    {state or 'done':<8} {label}" + (f": {reason}" if state == "failed" and reason else "")
                 print(text[:200], file=out, flush=True)  # type: ignore[call-overload]

@@ -16,6 +16,11 @@ from psirf.airflow_home import ROOT, follow, passwords_file, write_config
 AIRFLOW = Path(sys.executable).with_name("airflow")
 
 SAMPLE = """\
+2026-12-03T08:40:01.538565Z [info     ] [DAG TEST] starting task_id=providers map_index=-1 [airflow.sdk.definitions.dag]
+2026-12-03T08:40:01.539315Z [info     ] [DAG TEST] running task <TaskInstance: psirf_nightly.providers manual__2026-12-03T08:40:03+00:00 [TaskInstanceState.SCHEDULED] ti_id=x> [airflow.sdk.definitions.dag]
+2026-12-03T08:40:02.550101Z [info     ] Done. Returned value was: ['RAJ', 'RQW'] [airflow.task.operators.airflow.providers.standard.decorators.python._PythonDecoratedOperator] loc=python.py:233
+2026-12-03T08:40:02.744763Z [info     ] Task instance state updated    [airflow.api_fastapi.execution_api.routes.task_instances] new_state=success rows_affected=1
+2026-12-03T08:40:02.776280Z [info     ] [DAG TEST] end task task_id=providers map_index=-1 [airflow.sdk.definitions.dag]
 2026-12-03T08:40:03.538565Z [info     ] [DAG TEST] starting task_id=provider.load map_index=1 [airflow.sdk.definitions.dag]
 2026-12-03T08:40:03.539315Z [info     ] [DAG TEST] running task <TaskInstance: psirf_nightly.provider.load manual__2026-12-03T08:40:03+00:00 map_index=1 [TaskInstanceState.SCHEDULED] ti_id=x> [airflow.sdk.definitions.dag]
 2026-12-03T08:40:23.423373Z [info     ] ::endgroup::                   [task] loc=task_runner.py:2232
@@ -30,7 +35,8 @@ def test_follow_prints_a_line_per_task_with_the_reason(tmp_path):
     out = io.StringIO()
     failed = follow(tmp_path / "dags-test.log", io.StringIO(SAMPLE), out)
     assert failed == 1
-    assert out.getvalue().strip() == ("failed   provider.load[1]: RQW: incidents_20261101.csv rejected: the file is "
+    assert out.getvalue().splitlines()[0].strip() == "success  providers"
+    assert out.getvalue().splitlines()[1].strip() == ("failed   provider.load[RQW]: RQW: incidents_20261101.csv rejected: the file is "
                                       "empty. Nothing from this file was loaded; fix it and send it again.")
     assert (tmp_path / "dags-test.log").read_text(encoding="utf-8") == SAMPLE
 
