@@ -9,11 +9,8 @@ import io
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 from psirf.airflow_home import ROOT, follow, passwords_file, write_config
-
-AIRFLOW = Path(sys.executable).with_name("airflow")
 
 SAMPLE = """\
 2026-12-03T08:40:01.538565Z [info     ] [DAG TEST] starting task_id=providers map_index=-1 [airflow.sdk.definitions.dag]
@@ -47,12 +44,13 @@ def test_airflow_cfg_holds_the_projects_settings(tmp_path):
     (home / "airflow.cfg").write_text("[core]\ndags_folder = /wrong\nload_examples = True\n[webserver]\nx = 1\n")
     write_config(home)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")} | {"AIRFLOW_HOME": str(home)}
-    got = {}
-    for section, key in (("core", "dags_folder"), ("core", "load_examples"), ("api", "port"),
-                         ("core", "simple_auth_manager_passwords_file")):
-        run = subprocess.run([str(AIRFLOW), "config", "get-value", section, key], env=env, capture_output=True,
-                             text=True, timeout=120, check=True)
-        got[key] = run.stdout.strip().splitlines()[-1]
+    keys = (("core", "dags_folder"), ("core", "load_examples"), ("api", "port"),
+            ("core", "simple_auth_manager_passwords_file"))
+    code = ("from airflow.configuration import conf\n"
+            f"for section, key in {keys!r}: print(key + '=' + conf.get(section, key))")
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
+                         check=True)  # one process: Airflow reads the file as a scheduler would
+    got = dict(line.split("=", 1) for line in run.stdout.splitlines() if "=" in line)
     assert got == {"dags_folder": str(ROOT / "dags"), "load_examples": "False", "port": "8080",
                    "simple_auth_manager_passwords_file": str(passwords_file(home))}
     assert "[webserver]" in (home / "airflow.cfg").read_text()  # the rest of the file is kept
