@@ -319,7 +319,8 @@ def _write_manifest(out_dir: Path, fb: Feedback, files: dict[str, Path], held_ba
 
     rejected = int((fb.batches["status"] == "rejected").sum()) if len(fb.batches) else 0
     manifest = {"provider_ods": fb.provider_ods, "load_date": fb.load_date, "run_id": fb.run_id, "mode": fb.mode,
-                "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S"), "files": len(fb.batches),
+                "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S"),
+                "written_at": dt.datetime.now(dt.UTC).isoformat(), "files": len(fb.batches),
                 "rejected": rejected, "held_back": held_back, "warnings": warnings,
                 "scores": {d: fb.scores[d] for d in DIMENSIONS if d in fb.scores},
                 "links": {kind: path.name for kind, path in files.items()}}
@@ -339,7 +340,8 @@ def write_index(provider_ods: str, root: Path | None = None) -> Path:
             continue
         entry["folder"] = manifest.parent.relative_to(folder).as_posix()
         reports.append(entry)
-    reports.sort(key=lambda e: (str(e.get("load_date")), str(e.get("generated"))), reverse=True)
+    reports.sort(key=lambda e: (str(e.get("load_date")), str(e.get("written_at") or e.get("generated"))),
+                 reverse=True)
     page = folder / "index.html"
     page.write_text(_env().get_template("provider_index.html.j2").render(
         provider_ods=provider_ods, provider_name=provider_name(provider_ods), reports=reports, dimensions=DIMENSIONS,
