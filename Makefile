@@ -9,7 +9,7 @@ export AIRFLOW_HOME ?= $(PSIRF_HOME)/airflow
 
 TYPED := psirf connectors transforms expectations warehouse reports dags demo
 
-.PHONY: help venv run distributed test lint typecheck demo-feeds lock clean bench
+.PHONY: help venv run ui distributed test lint typecheck demo-feeds lock clean bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -26,6 +26,9 @@ venv: $(STAMP) ## Create the virtual environment from the pinned lock file
 
 run: $(STAMP) ## Generate demo feeds, migrate, run psirf_nightly through Airflow into var/warehouse.duckdb
 	bash scripts/run_demo.sh
+
+ui: $(STAMP) ## The Airflow UI on the demo's Airflow home (runs and task logs of make run); prints URL and login
+	bash scripts/run_ui.sh
 
 distributed: $(STAMP) ## psirf_nightly on Airflow's CeleryExecutor: Redis broker, PostgreSQL metadata DB + warehouse, 2 workers
 	bash scripts/run_distributed.sh

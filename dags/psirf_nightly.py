@@ -14,7 +14,11 @@ measures from the marts (also after a failed load), and **summary** fails the ru
 them: a report or build that succeeded never hides a failed load.
 
 A rejected batch (empty, undecodable, required column missing, too many invalid rows) fails its provider at
-once, without retries: rerunning cannot fix the data. Transient errors retry with exponential backoff.
+once, without retries: rerunning cannot fix the data. Its log's first line names the provider, the file, the problem
+and what to do, with no traceback (an expected failure, `psirf.airflow_tasks`); unexpected errors keep their
+traceback and retry with exponential backoff. Mapped task instances are labelled with the provider's ODS code and
+name. The **summary** names each failed provider with its reason, and a failed run e-mails the data-engineering
+contact once (`on_failure_callback`, the feedback reports' SMTP settings).
 
 Every task that opens the warehouse (extract, load, the dbt tasks, publish_marts, feedback) runs in the Airflow
 pool `psirf_warehouse`. Its slot count is a deployment setting: 1 on DuckDB, which admits one process at a time to
@@ -35,6 +39,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import Asset, dag, task, task_group
 
+from psirf.airflow_tasks import MAP_INDEX_TEMPLATE, NO_RETRY, alert_on_failure, template_filters
 from psirf.dbt_cosmos import marts_task_group
 from psirf.settings import task_timeout_seconds
 
@@ -61,6 +66,8 @@ DEFAULT_ARGS = {
     default_args=DEFAULT_ARGS,
     tags=["psirf", "nightly", "load"],
     doc_md=__doc__,
+    user_defined_filters=template_filters(),
+    on_failure_callback=alert_on_failure,
 )
 def psirf_nightly() -> None:
     @task
@@ -69,40 +76,36 @@ def psirf_nightly() -> None:
 
         return start_run()  # also sweeps stale work folders and landing files left by killed runs
 
+    # Every mapped instance is labelled "RQW · <name>" in the grid and graph (not "3"); an expected failure (a
+    # rejected file, a refused credential, a configuration mistake) fails at once with one line (NO_RETRY).
+    labelled: dict[str, Any] = {"map_index_template": MAP_INDEX_TEMPLATE, "retry_policy": NO_RETRY}
+
     @task_group(group_id="provider")
     def provider_load(ods_code: str) -> Any:
-        @task(pool=WAREHOUSE_POOL)
+        @task(pool=WAREHOUSE_POOL, **labelled)
         def extract(ods_code: str, run_id: str | None = None, data_interval_end: Any = None) -> list[dict[str, Any]]:
-            from airflow.sdk.exceptions import AirflowFailException
-
-            from connectors.rest_api import ApiAuthError
+            from psirf.airflow_tasks import expected
             from psirf.pipeline import extract_provider, naive_utc
 
-            try:
-                return extract_provider(ods_code, run_id=run_id, extracted_at=naive_utc(data_interval_end))
-            except ApiAuthError as exc:  # retrying cannot fix a rejected credential: fail at once
-                raise AirflowFailException(str(exc)) from exc
+            return expected(lambda: extract_provider(ods_code, run_id=run_id,
+                                                     extracted_at=naive_utc(data_interval_end)), ods_code)
 
-        @task  # CPU-bound and never opens the warehouse (extract reads the volume history): runs outside the pool
+        @task(**labelled)  # CPU-bound, never opens the warehouse (extract reads the volume history): outside the pool
         def transform_validate(refs: list[dict[str, Any]], ti: Any = None) -> list[dict[str, Any]]:
+            from psirf.airflow_tasks import expected
             from psirf.cleanup import last_attempt
             from psirf.pipeline import process_batches
 
             # a failed attempt keeps its batches' files for the retry; the last one removes them
-            return process_batches(refs, cleanup_on_failure=last_attempt(ti))
+            return expected(lambda: process_batches(refs, cleanup_on_failure=last_attempt(ti)))
 
-        @task(pool=WAREHOUSE_POOL)
+        @task(pool=WAREHOUSE_POOL, **labelled)
         def load(ods_code: str, processed: list[dict[str, Any]], ti: Any = None) -> dict[str, Any]:
-            from airflow.sdk.exceptions import AirflowFailException
-
+            from psirf import airflow_tasks
             from psirf.cleanup import last_attempt
-            from psirf.errors import BatchRejected
-            from psirf.pipeline import load_batches
 
-            try:
-                return load_batches(ods_code, processed, cleanup_on_failure=last_attempt(ti))
-            except BatchRejected as exc:
-                raise AirflowFailException(str(exc)) from exc
+            return airflow_tasks.expected(
+                lambda: airflow_tasks.load(ods_code, processed, cleanup_on_failure=last_attempt(ti)), ods_code)
 
         return load(ods_code, transform_validate(extract(ods_code)))
 
@@ -130,31 +133,27 @@ def psirf_nightly() -> None:
 
         return publish()
 
-    @task(trigger_rule="all_done", retries=1, pool=WAREHOUSE_POOL)
+    @task(trigger_rule="all_done", retries=1, pool=WAREHOUSE_POOL, map_index_template=MAP_INDEX_TEMPLATE)
     def feedback(ods_code: str, run_id: str | None = None) -> dict[str, Any]:
         from reports.provider_feedback import deliver_for_run
 
         return deliver_for_run(ods_code, run_id)
 
     @task(trigger_rule="all_done", retries=0)
-    def summary(expected: list[str], results: list[dict[str, Any]], marts: dict[str, Any] | None = None) -> dict[
-            str, Any]:
-        from airflow.sdk.exceptions import AirflowFailException
+    def summary(expected: list[str], results: list[dict[str, Any]], marts: dict[str, Any] | None = None,
+                reports: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        from psirf.airflow_tasks import summarise
 
-        from psirf.errors import PsirfError
-        from psirf.pipeline import run_summary
-
-        try:
-            return run_summary(expected, list(results), marts, marts_expected=True)
-        except PsirfError as exc:
-            raise AirflowFailException(str(exc)) from exc
+        return summarise(expected, list(results), marts, list(reports or []))
 
     expected = providers()
     results = provider_load.expand(ods_code=expected)
     marts = marts_task_group(pool=WAREHOUSE_POOL)
     published = publish_marts()
     results >> loads_finished() >> marts >> marts_tests() >> published
-    published >> feedback.expand(ods_code=expected) >> summary(expected, results, published)
+    reports = feedback.expand(ods_code=expected)
+    published >> reports
+    summary(expected, results, published, reports)
 
 
 nightly_dag = psirf_nightly()

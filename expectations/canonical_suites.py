@@ -205,4 +205,9 @@ def validate_frame(table: str, frame: Any, extracted_at: dt.datetime, patient_le
     except (KeyError, LookupError, ValueError):
         batch_definition = asset.add_batch_definition_whole_dataframe("whole")
     batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
-    return batch.validate(build_suite(table, extracted_at, patient_level), result_format={"result_format": "COMPLETE"})
+    result = batch.validate(build_suite(table, extracted_at, patient_level),
+                            result_format={"result_format": "COMPLETE"})
+    from expectations.run_results import record
+
+    record(name, result, frame)  # kept for the run's Data Docs (inside a run only)
+    return result

@@ -69,15 +69,21 @@ def validate(name: str, expectations: Sequence[Any], frame: pd.DataFrame, *, kee
         batch_definition = asset.add_batch_definition_whole_dataframe("whole")
     suite = suite_for(name, expectations)
     result_format = {"result_format": "COMPLETE"}
+    from expectations.run_results import record
+
     if not keep:
         batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
-        return batch.validate(suite, result_format=result_format)
+        result = batch.validate(suite, result_format=result_format)
+        record(name, result, frame)  # kept for the run's Data Docs (inside a run only)
+        return result
     definition = ctx.validation_definitions.add_or_update(
         gx.ValidationDefinition(name=name, data=batch_definition, suite=suite))
     checkpoint = ctx.checkpoints.add_or_update(
         gx.Checkpoint(name=name, validation_definitions=[definition], result_format=result_format))
     run = checkpoint.run(batch_parameters={"dataframe": frame})
-    return next(iter(run.run_results.values()))
+    result = next(iter(run.run_results.values()))
+    record(name, result, frame)
+    return result
 
 
 def _source(ctx: Any) -> Any:

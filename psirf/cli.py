@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,7 +25,34 @@ console = Console(stderr=True)
 out = Console()
 
 COUNT_KEYS = ("rows_in", "loaded", "quarantined", "duplicates")
-ENTITY_HELP = "incidents | safety_actions (default: from the file name and the provider's globs)"
+ENTITY_HELP = ("incidents | safety_actions | learning_responses (default: from the file name and the provider's "
+               "globs; pass it when the name matches none)")
+SHORT_KEYS = {"rows_in": "in", "loaded": "loaded", "quarantined": "held", "duplicates": "dup"}
+
+
+@contextlib.contextmanager
+def _env(name: str, value: str) -> Iterator[None]:
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+
+
+@contextlib.contextmanager
+def _progress(what: str, *, disable: bool = False) -> Iterator[None]:
+    """A rich spinner with the current stage (from :mod:`psirf.progress`) and the time elapsed, on stderr."""
+    from psirf.progress import listening
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
+                  transient=True, disable=disable) as progress:
+        task = progress.add_task(what, total=None)
+        with listening(lambda stage: progress.update(task, description=f"{what}: {stage}")):
+            yield
 
 
 def _fail(message: str) -> None:
@@ -30,13 +60,19 @@ def _fail(message: str) -> None:
 
 
 def _summary_table(title: str, rows: list[dict[str, Any]]) -> Table:
-    table = Table(title=title)
-    for col in ("provider", "entity", "file", "status", *COUNT_KEYS):
-        table.add_column(col, justify="right" if col in COUNT_KEYS else "left")
+    """Per file: provider, entity, file, status and counts; long values wrap, so it fits 80 columns."""
+    table = Table(title=title, expand=False)
+    table.add_column("prov", no_wrap=True)
+    table.add_column("entity", overflow="fold", max_width=10)
+    table.add_column("file", overflow="fold", ratio=1)
+    table.add_column("status", no_wrap=True)
+    for k in COUNT_KEYS:
+        table.add_column(SHORT_KEYS[k], justify="right", no_wrap=True)
     for r in rows:
         name = Path(str(r.get("source_file", ""))).name
         table.add_row(str(r.get("provider_ods", "")), str(r.get("entity", "")), name, str(r.get("status", "")),
-                      *(str(r.get(k, "")) for k in COUNT_KEYS))
+                      *("" if r.get(k) is None else str(r.get(k)) for k in COUNT_KEYS))
+    table.caption = "in = rows in, held = held back (quarantined), dup = exact duplicates"
     return table
 
 
@@ -79,8 +115,9 @@ def run(provider: Annotated[list[str] | None, typer.Option("--provider", "-p", h
     run_id = f"cli__{uuid.uuid4()}"
     results: list[dict[str, Any]] = []
     failed: list[str] = []
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
-                  disable=as_json) as progress:
+    # PSIRF_RUN_ID: the run's validation results are kept for Data Docs (expectations/run_results.py)
+    with _env("PSIRF_RUN_ID", run_id), Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                                                 TimeElapsedColumn(), console=console, disable=as_json) as progress:
         for code in codes:
             task = progress.add_task(f"{code}: loading", total=None)
             try:
@@ -125,7 +162,7 @@ def load(file: Path, provider: Annotated[str, typer.Option("--provider", "-p", h
 
     sweep_stale()  # work folders and landing files a killed run left behind
     try:
-        with console.status(f"loading {file.name}"):
+        with _progress(f"loading {file.name}", disable=as_json):
             result = load_file(file, provider, entity=entity, run_id=f"cli__{uuid.uuid4()}")
     except BatchRejected as exc:
         result = {"source_file": str(file), "provider_ods": provider.upper(), "status": "rejected",
@@ -145,7 +182,7 @@ def check(file: Path, provider: Annotated[str, typer.Option("--provider", "-p", 
     """Validate a file as the nightly load would, writing nothing to the warehouse; write the feedback report."""
     from psirf.pipeline import check_file
 
-    with console.status(f"checking {file.name}"):
+    with _progress(f"checking {file.name}", disable=as_json):
         result = check_file(file, provider, entity=entity, rejects_csv=rejects, report_dir=report_dir)
     _report(result, as_json)
     if not as_json and result.get("report_files"):
@@ -156,38 +193,64 @@ def check(file: Path, provider: Annotated[str, typer.Option("--provider", "-p", 
 
 @app.command()
 def status(limit: Annotated[int, typer.Option(help="how many recent batches")] = 20,
-           provider: Annotated[str | None, typer.Option("--provider", "-p")] = None,
+           provider: Annotated[str | None, typer.Option("--provider", "-p", help="one provider's ODS code")] = None,
+           wide: Annotated[bool, typer.Option("--wide", help="every column (encoding, full times, run id)")] = False,
            as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Show the batch ledger (most recent first) and the warehouse's row counts."""
+    """Show the batch ledger (most recent first, with why a file was rejected) and the warehouse's row counts.
+
+    The tables fit an 80-column terminal (long values wrap); ``--wide`` adds the encoding, full times and run id.
+    ``-p ODS`` filters every table to one provider."""
     from psirf.settings import warehouse_url
     from warehouse.ledger import provider_totals, recent_batches, table_counts
     from warehouse.ready import open_warehouse
 
+    ods = provider.upper() if provider else None
     engine = open_warehouse()
     try:
-        batches = recent_batches(engine, limit=limit, provider_ods=provider.upper() if provider else None)
-        totals = provider_totals(engine)
-        counts = table_counts(engine)
+        batches = recent_batches(engine, limit=limit, provider_ods=ods)
+        totals = [t for t in provider_totals(engine) if ods is None or t["provider_ods"] == ods]
+        counts = table_counts(engine) if ods is None else None
     finally:
         engine.dispose()
     if as_json:
         out.print_json(json.dumps({"providers": totals, "batches": batches, "counts": counts}, default=str))
         return
     summary = Table(title="per provider (all loads)")
-    for col in ("provider", "batches", "rejected", *COUNT_KEYS, "last load"):
-        summary.add_column(col, justify="left" if col in ("provider", "last load") else "right")
+    for col in ("prov", "files", "rej", *(SHORT_KEYS[k] for k in COUNT_KEYS), "last load"):
+        summary.add_column(col, justify="left" if col in ("prov", "last load") else "right", no_wrap=True)
     for t in totals:
         summary.add_row(t["provider_ods"], str(t["batches"]), str(t["rejected"]), *(str(t[k]) for k in COUNT_KEYS),
-                        str(t["last_load"])[:19])
+                        str(t["last_load"])[:19 if wide else 16])
     out.print(summary)
-    table = Table(title=f"batch ledger — {_safe_url(warehouse_url())}")
-    for col in ("finished", "provider", "entity", "file", "encoding", "status", *COUNT_KEYS):
-        table.add_column(col, justify="right" if col in COUNT_KEYS else "left")
+    title = f"batch ledger — {_safe_url(warehouse_url())}" + (f" — {ods}" if ods else "")
+    table = Table(title=title)
+    table.add_column("finished", no_wrap=not wide, max_width=None if wide else 11)
+    table.add_column("prov", no_wrap=True)
+    table.add_column("entity", overflow="fold", max_width=None if wide else 9)
+    table.add_column("file", overflow="fold", ratio=1)
+    if wide:
+        table.add_column("encoding")
+        table.add_column("run", overflow="fold")
+    table.add_column("status", no_wrap=True)
+    for k in COUNT_KEYS:
+        table.add_column(SHORT_KEYS[k], justify="right", no_wrap=True)
     for b in batches:
-        table.add_row(str(b["finished_at"])[:19], b["provider_ods"], b["entity"], Path(b["source_file"]).name,
-                      str(b.get("encoding") or ""), b["status"], *(str(b[k]) for k in COUNT_KEYS))
+        finished = str(b["finished_at"])[:19] if wide else str(b["finished_at"])[5:16]
+        extra = [str(b.get("encoding") or ""), str(b.get("run_id") or "")] if wide else []
+        table.add_row(finished, b["provider_ods"], b["entity"], Path(b["source_file"]).name, *extra, b["status"],
+                      *(str(b[k]) for k in COUNT_KEYS))
+    table.caption = "in = rows in, held = held back, dup = exact duplicates" + ("" if wide else "; --wide for more")
     out.print(table)
-    out.print("rows: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    rejected = [b for b in batches if b["status"] == "rejected"]
+    if rejected:
+        reasons = Table(title="why rejected", show_header=True)
+        reasons.add_column("file", overflow="fold", max_width=30)
+        reasons.add_column("reason", overflow="fold", ratio=1)
+        for b in rejected:
+            reasons.add_row(f"{b['provider_ods']} {Path(b['source_file']).name}", str(b.get("message") or ""))
+        out.print(reasons)
+    if counts is not None:
+        out.print("rows: " + ", ".join(f"{k} {v}" for k, v in counts.items()), soft_wrap=False)
 
 
 def _report(result: dict[str, Any], as_json: bool) -> None:

@@ -118,7 +118,14 @@ def scores(provider: Annotated[str, typer.Option("--provider", "-p", help="provi
 
 @quality_app.command("docs")
 def docs() -> None:
-    """Build the Great Expectations Data Docs under $PSIRF_HOME/gx/data_docs."""
+    """Build the Great Expectations Data Docs under $PSIRF_HOME/gx/data_docs: every suite, and the validation
+    results of the last runs (a page per suite and batch, pass or fail), rendering offline."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     from expectations.data_docs import build_data_docs
 
-    _out.print(f"Data Docs: {build_data_docs()}")
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=_console,
+                  transient=True) as progress:
+        progress.add_task("building the Data Docs (suites and the last runs' validation results)", total=None)
+        index = build_data_docs()
+    _out.print(f"Data Docs: {index}")

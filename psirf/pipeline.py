@@ -341,16 +341,20 @@ def _summary_of(ref: dict[str, Any]) -> dict[str, Any]:
 def load_file(path: Path, ods_code: str, *, entity: str | None = None, run_id: str | None = None,
               engine: Engine | None = None) -> dict[str, Any]:
     """Load one file for a provider (the CLI's ``psirf load``); a file already loaded is reported as skipped."""
+    from psirf.progress import stage
+
     provider = get_provider(ods_code)
-    entity = entity or entity_for(path, provider)
-    engine = engine or open_warehouse()
     if not path.is_file():
         raise PsirfError(f"{path}: no such file")
+    entity = entity or entity_for(path, provider)
+    engine = engine or open_warehouse()
+    stage("checksum")
     checksum = file_checksum(path)
     if checksum in loaded_checksums(engine, provider.ods_code, entity):  # the fast path; load_batch re-checks
         return _skipped(str(path), provider.ods_code, entity, "already loaded (same checksum)")
     processed = process_batch(_ref(provider, Discovered(path=path, entity=entity, checksum=checksum), run_id,
                                    utcnow()).as_dict())
+    stage("loading into the warehouse")
     return load_processed(processed, engine=engine)
 
 
@@ -366,31 +370,38 @@ def check_file(path: Path, ods_code: str, *, entity: str | None = None,
                rejects_csv: Path | None = None, report_dir: Path | None = None) -> dict[str, Any]:
     """Validate a file without touching the warehouse; write the rejected rows with reasons to a CSV, and the
     provider feedback report (HTML, summary, CSV, Excel) to ``report_dir`` (default ``FILE.report/``)."""
+    from psirf.progress import stage
     from reports.provider_feedback import write_check_report
     from reports.safe_cells import write_csv
 
     provider = get_provider(ods_code)
-    entity = entity or entity_for(path, provider)
     if not path.is_file():
         raise PsirfError(f"{path}: no such file")
+    entity = entity or entity_for(path, provider)
     ref = BatchRef(batch_id=str(uuid.uuid4()), run_id=None, provider_ods=provider.ods_code, entity=entity,
                    profile=provider.profile, source_file=str(path), checksum=file_checksum(path),
                    extracted_at=utcnow().isoformat())
     summary: dict[str, Any] = {"source_file": str(path), "provider_ods": provider.ods_code, "entity": entity}
     report_dir = report_dir or path.with_name(path.stem + ".report")
+    rejects_csv = rejects_csv or path.with_name(path.stem + ".rejects.csv")
     key = pseudonymisation_key()
     raw_summary = RawSummary(entity=entity)
+    stage("reading, mapping and validating")
     try:
         validated = transform_and_validate(ref, key, raw_summary)
     except BatchRejected as exc:
         if ref.rows_in == 0:  # rejected while reading: count the file's rows anyway
             ref.rows_in = family(provider).count_unreadable(path)
         result = summary | {"status": "rejected", "message": exc.problem, "rows_in": ref.rows_in, "loaded": 0,
-                            "quarantined": ref.rows_in, "duplicates": 0, "encoding": ref.encoding}
-        files = write_check_report(result, _assess(ref, None, exc, _raw_results(ref, raw_summary, [])), report_dir)
+                            "quarantined": ref.rows_in, "duplicates": 0, "encoding": ref.encoding,
+                            "rejects_file": str(rejects_csv)}
+        assessment = _assess(ref, None, exc, _raw_results(ref, raw_summary, []))
+        write_csv(rejects_csv, _rejection_rows(path, exc, assessment), encoding="utf-8")  # why, as for a load
+        stage("writing the feedback report")
+        files = write_check_report(result, assessment, report_dir)
         return result | {"report_files": files}
-    rejects_csv = rejects_csv or path.with_name(path.stem + ".rejects.csv")
     write_csv(rejects_csv, validated.issues, encoding="utf-8")
+    stage("writing the feedback report")
     result = summary | {"status": "passed", "encoding": ref.encoding, "rows_in": validated.rows_in,
                         "loaded": validated.loadable, "quarantined": validated.quarantined,
                         "duplicates": validated.duplicates, "rejects_file": str(rejects_csv),
@@ -399,6 +410,19 @@ def check_file(path: Path, ods_code: str, *, entity: str | None = None,
     assessment = _assess(ref, validated, None, _raw_results(ref, raw_summary, []), note_issues(raw_summary.notes))
     quarantine = quarantine_frame(ref, validated.issues)
     return result | {"report_files": write_check_report(result, assessment, report_dir, quarantine)}
+
+
+def _rejection_rows(path: Path, exc: BatchRejected, assessment: Assessment) -> pd.DataFrame:
+    """The rejects file of a rejected check: the reasons the whole file was rejected (with the rows concerned,
+    when the rejection was for too many invalid rows)."""
+    issues = getattr(exc, "issues", None)
+    if isinstance(issues, pd.DataFrame) and len(issues):
+        return issues
+    rows = assessment.row_issues
+    if len(rows):
+        return rows
+    return pd.DataFrame([{"source_row_number": None, "rule_id": "batch.rejected", "field": None, "found": None,
+                          "expected": None, "message": f"{path.name}: {exc.problem}"}])
 
 
 def enabled_providers() -> list[str]:

@@ -5,6 +5,12 @@ and before a file is sent (:func:`write_check_report`, ``psirf check``) from the
 four files: a self-contained HTML page (inline SVG charts, no scripts), a plain-text summary for an e-mail body,
 and a CSV and an Excel workbook with every held-back row. Every query is filtered by the provider's ODS code, so a
 report holds only that provider's rows; ``found`` values never contain identifiers (see the quarantine table).
+
+Every run's report is kept: ``$PSIRF_HOME/outbox/<ODS>/<load date>/<run>/``, and ``outbox/<ODS>/index.html`` lists
+them all, newest first (:func:`write_index`). The page is built from one template per section
+(``templates/provider_feedback/_<section>.html.j2``, listed in :data:`SECTIONS`), so a section is added by adding
+its partial and its name. Every figure comes from the dbt models through :mod:`warehouse.measures`: the scores and
+the dated trend from ``fct_dq_dimension_score``, the peer benchmark from ``fct_dq_peer_benchmark``.
 """
 
 from __future__ import annotations
@@ -34,6 +40,10 @@ SHEET_HEADERS = {"source_file": "Source file", "entity": "Entity", "source_row_n
                  "field": "Field", "rule_id": "Rule", "problem": "Problem", "found": "What was found",
                  "expected": "Expected", "how_to_fix": "How to fix"}
 HTML_ROW_LIMIT = 500  # the page lists this many rows per table; the CSV and Excel files list every row
+WARNING_EXAMPLES = 5  # per warning rule the page shows this many rows; the CSV and Excel files list every row
+SECTIONS = ("files", "scores", "benchmark", "trend", "measures", "worklist", "failed", "held_back", "warnings",
+            "warehouse_checks", "footer")
+"""The page's sections, in order: each is ``templates/provider_feedback/_<name>.html.j2``."""
 
 
 @dataclass
@@ -51,6 +61,8 @@ class Feedback:
     warnings: pd.DataFrame  # ROW_COLUMNS: loaded rows with something to fix at source
     trend: pd.DataFrame  # load_id, loaded_at, dimension, score
     scores: dict[str, float] = field(default_factory=dict)
+    benchmark: pd.DataFrame = field(default_factory=pd.DataFrame)  # fct_dq_peer_benchmark: one row per dimension
+    data_docs: str | None = None  # the run's Data Docs page (validation results), engineers' view
     measures: dict[str, Any] | None = None  # oversight_provider_measures: the provider's row for the last 12 months
     actions: dict[str, Any] | None = None  # oversight_safety_actions_by_provider: as at today
     worklist: Any = None  # reports.worklist.Worklist: its own records to submit, review or chase (issue 14)
@@ -103,11 +115,9 @@ def _charts(fb: Feedback) -> dict[str, str]:
     charts: dict[str, str] = {}
     trend = fb.trend
     if len(trend):
-        loads = list(dict.fromkeys(trend.sort_values("loaded_at")["load_id"]))
-        labels = []  # "load n, 27 Nov": never parsable as a date, so matplotlib keeps them as categories
-        for i, load in enumerate(loads):
-            at = trend.loc[trend["load_id"] == load, "loaded_at"].min()
-            labels.append(f"load {i + 1}, {pd.Timestamp(at):%d %b}" if pd.notna(at) else f"load {i + 1}")
+        loads = trend_loads(trend)
+        labels = [str(load["label"]) for load in loads]
+        loads = [load["load_id"] for load in loads]
         series = {}
         for dimension in DIMENSIONS:
             part = trend[trend["dimension"] == dimension].set_index("load_id")["score"]
@@ -126,6 +136,61 @@ def _charts(fb: Feedback) -> dict[str, str]:
             charts["fields"] = bar_chart({str(f): int(n) for f, n in by_field.items()},
                                          title="Worst fields (rows failing any check)", x_label="rows")
     return charts
+
+
+def trend_loads(trend: pd.DataFrame) -> list[dict[str, Any]]:
+    """The trend's loads, oldest first, each with its real load date and time as the label ("02 Dec 01:30"); a
+    load whose files were all rejected has no score (it is left out of the lines, not drawn at 0)."""
+    if trend.empty:
+        return []
+    out = []
+    for load_id, part in trend.sort_values("loaded_at").groupby("load_id", sort=False):
+        at = pd.Timestamp(part["loaded_at"].min())
+        out.append({"load_id": load_id, "loaded_at": at, "label": f"{at:%d %b %H:%M}" if pd.notna(at) else "?",
+                    "scored": bool(part["score"].notna().any())})
+    return out
+
+
+def benchmark_rows(fb: Feedback) -> list[dict[str, Any]]:
+    """Per dimension: the provider's score in this load against the ICB median and interquartile range
+    (``fct_dq_peer_benchmark``), and where it falls (below, within or above the middle half of providers)."""
+    if fb.benchmark is None or fb.benchmark.empty:
+        return []
+    rows = []
+    for r in fb.benchmark.itertuples():
+        own = fb.scores.get(str(r.dimension))
+        has = pd.notna(r.median_score)
+        place = None
+        if own is not None and has:
+            place = "below" if own < r.p25_score else "above" if own > r.p75_score else "within"
+        rows.append({"dimension": r.dimension, "score": own, "providers": int(r.providers),
+                     "min_peers": int(r.min_peers), "p25": float(r.p25_score) if has else None,
+                     "median": float(r.median_score) if has else None, "p75": float(r.p75_score) if has else None,
+                     "place": place})
+    order = {d: i for i, d in enumerate(DIMENSIONS)}
+    return sorted(rows, key=lambda row: order.get(str(row["dimension"]), 99))
+
+
+def warning_summary(fb: Feedback, warns: pd.DataFrame, examples: int = WARNING_EXAMPLES) -> list[dict[str, Any]]:
+    """Warnings per rule: rows affected, their share of the rows the rule checked, and the first examples."""
+    if warns.empty:
+        return []
+    checked: dict[str, int] = {}
+    if len(fb.results):
+        mine = fb.results[fb.results["severity"] == "warning"]
+        checked = {str(k): int(v) for k, v in mine.groupby("rule_id")["rows_evaluated"].sum().items()}
+    out = []
+    for rule_id, part in warns.groupby("rule_id", sort=False):
+        rule = describe(str(rule_id))
+        count = int(part["source_row_number"].nunique()) if part["source_row_number"].notna().any() else len(part)
+        denominator = checked.get(str(rule_id)) or 0
+        shown = part.head(examples).to_dict("records")
+        out.append({"rule_id": rule_id, "description": rule.description, "how_to_fix": rule.how_to_fix,
+                    "dimension": rule.dimension, "count": count,
+                    "share": 100.0 * count / denominator if denominator else None, "checked": denominator,
+                    "fields": ", ".join(sorted({str(f) for f in part["field"].dropna() if f})),
+                    "examples": [{k: ("" if pd.isna(v) else v) for k, v in r.items()} for r in shown]})
+    return sorted(out, key=lambda w: -int(w["count"]))
 
 
 def _totals(batches: pd.DataFrame) -> dict[str, int]:
@@ -189,12 +254,16 @@ def render_html(fb: Feedback, rows: pd.DataFrame, warns: pd.DataFrame) -> str:
 
     rules = _rule_table(fb.results)
     batch_rules = [r for r in rules if r["layer"] != "warehouse"]
+    batches = fb.batches.to_dict("records")
     return _env().get_template("provider_feedback.html.j2").render(
-        fb=fb, batches=fb.batches.to_dict("records"), totals=_totals(fb.batches), charts=_charts(fb),
-        rules=batch_rules, warehouse_rules=[r for r in rules if r["layer"] == "warehouse"],
+        fb=fb, batches=batches, totals=_totals(fb.batches[fb.batches["status"] != "rejected"]
+                                              if len(fb.batches) else fb.batches),
+        all_totals=_totals(fb.batches), rejected=[b for b in batches if b["status"] == "rejected"],
+        charts=_charts(fb), rules=batch_rules, warehouse_rules=[r for r in rules if r["layer"] == "warehouse"],
         scores=[(d, fb.scores[d]) for d in DIMENSIONS if d in fb.scores], rows=records(rows), rows_total=len(rows),
-        warnings=records(warns), warnings_total=len(warns), limit=HTML_ROW_LIMIT, headers=SHEET_HEADERS,
-        generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"))
+        warning_rules=warning_summary(fb, warns), warnings_total=len(warns), examples=WARNING_EXAMPLES,
+        benchmark=benchmark_rows(fb), loads=trend_loads(fb.trend), limit=HTML_ROW_LIMIT, headers=SHEET_HEADERS,
+        sections=SECTIONS, generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"))
 
 
 def write_excel(path: Path, fb: Feedback, rows: pd.DataFrame, warns: pd.DataFrame) -> None:
@@ -240,7 +309,47 @@ def write_report(fb: Feedback, out_dir: Path) -> dict[str, str]:
     files["summary"].write_text(summary_text(fb), encoding="utf-8")
     write_csv(files["csv"], rows.rename(columns=SHEET_HEADERS))
     write_excel(files["xlsx"], fb, rows, warns)
+    _write_manifest(out_dir, fb, files, len(rows), len(warns))
     return {kind: str(path) for kind, path in files.items()}
+
+
+MANIFEST = "report.json"
+
+
+def _write_manifest(out_dir: Path, fb: Feedback, files: dict[str, Path], held_back: int, warnings: int) -> None:
+    """What the provider's index page lists for this report (no rows, only counts and file names)."""
+    import json
+
+    rejected = int((fb.batches["status"] == "rejected").sum()) if len(fb.batches) else 0
+    manifest = {"provider_ods": fb.provider_ods, "load_date": fb.load_date, "run_id": fb.run_id, "mode": fb.mode,
+                "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S"),
+                "written_at": dt.datetime.now(dt.UTC).isoformat(), "files": len(fb.batches),
+                "rejected": rejected, "held_back": held_back, "warnings": warnings,
+                "scores": {d: fb.scores[d] for d in DIMENSIONS if d in fb.scores},
+                "links": {kind: path.name for kind, path in files.items()}}
+    (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+
+
+def write_index(provider_ods: str, root: Path | None = None) -> Path:
+    """``outbox/<ODS>/index.html``: every report kept for the provider, newest first, with links."""
+    import json
+
+    folder = root or outbox_root(provider_ods)
+    reports = []
+    for manifest in folder.glob(f"*/*/{MANIFEST}"):
+        try:
+            entry = json.loads(manifest.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        entry["folder"] = manifest.parent.relative_to(folder).as_posix()
+        reports.append(entry)
+    reports.sort(key=lambda e: (str(e.get("load_date")), str(e.get("written_at") or e.get("generated"))),
+                 reverse=True)
+    page = folder / "index.html"
+    page.write_text(_env().get_template("provider_index.html.j2").render(
+        provider_ods=provider_ods, provider_name=provider_name(provider_ods), reports=reports, dimensions=DIMENSIONS,
+        generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")), encoding="utf-8")
+    return page
 
 
 # --- after a load: from the warehouse ----------------------------------------------------------------------
@@ -277,6 +386,7 @@ def from_warehouse(engine: Any, provider_ods: str, run_id: str | None, warehouse
                   trend=trend[["load_id", "loaded_at", "dimension", "score"]] if len(trend) else trend)
     load_id = run_id or str(batches["run_id"].iloc[-1] or batches["batch_id"].iloc[-1])
     fb.scores = _load_scores(trend, load_id)
+    fb.benchmark = _marts_or_empty(lambda: measures.peer_benchmark(engine))
     period = measures.last_complete_month(finished.date())
     own = _marts_or_empty(lambda: measures.provider_measures(engine, period, provider_ods))
     fb.measures = own.iloc[0].to_dict() if len(own) else None
@@ -298,22 +408,31 @@ def _marts_or_empty(read: Any) -> pd.DataFrame:
     return frame
 
 
-def outbox_dir(provider_ods: str, load_date: str) -> Path:
-    """``$PSIRF_HOME/outbox/<ODS>/<load date>/``; refuses anything but an ODS code and a date, so a report can
-    never be written outside ``$PSIRF_HOME``."""
+def outbox_root(provider_ods: str) -> Path:
+    """``$PSIRF_HOME/outbox/<ODS>/``; refuses anything but an ODS code, so nothing is written outside it."""
     from psirf.errors import ConfigError
     from psirf.registry import ODS_CODE
 
     if not ODS_CODE.fullmatch(provider_ods):
         raise ConfigError(f"{provider_ods!r} is not an ODS code; the feedback report is not written")
-    return settings.psirf_home() / "outbox" / provider_ods / dt.date.fromisoformat(load_date).isoformat()
+    return settings.psirf_home() / "outbox" / provider_ods
+
+
+def outbox_dir(provider_ods: str, load_date: str, run_id: str | None = None) -> Path:
+    """``$PSIRF_HOME/outbox/<ODS>/<load date>/<run>/``: one folder per run, so a second run on the same day never
+    overwrites the first one's report. Only an ODS code, a date and a sanitised run id make up the path."""
+    from expectations.run_results import run_slug
+
+    run = run_slug(run_id) if run_id else dt.datetime.now(dt.UTC).strftime("%H%M%S")
+    return outbox_root(provider_ods) / dt.date.fromisoformat(load_date).isoformat() / run
 
 
 def deliver_for_run(ods_code: str, run_id: str | None) -> dict[str, Any]:
     """Check the warehouse for the provider, build its report for the run's loads, and deliver it.
 
-    Written to ``$PSIRF_HOME/outbox/<ODS>/<load date>/`` and e-mailed when SMTP and recipients are configured.
-    Returns references and counts only (safe for XCom).
+    Written to ``$PSIRF_HOME/outbox/<ODS>/<load date>/<run>/`` (the provider's ``index.html`` lists every report)
+    and e-mailed when SMTP and recipients are configured. Returns references and counts only (safe for XCom),
+    and each rejected file with its problem (the run's summary names them).
     """
     from expectations.warehouse_suites import check_provider
     from reports import email
@@ -329,13 +448,21 @@ def deliver_for_run(ods_code: str, run_id: str | None) -> dict[str, Any]:
         results = check_provider(engine, ods_code)
         write_warehouse_results(engine, results, check_id=check_id, run_id=run_id, provider_ods=ods_code,
                                 at=dt.datetime.now(dt.UTC).replace(tzinfo=None))
-        _data_docs()
+        docs = _data_docs()
         fb = from_warehouse(engine, ods_code, run_id, check_id)
     finally:
         engine.dispose()
     assert fb is not None
-    out_dir = outbox_dir(ods_code, fb.load_date)
+    out_dir = outbox_dir(ods_code, fb.load_date, run_id)
+    if docs is not None and run_id:
+        import os
+
+        from expectations.data_docs import run_page
+
+        page = run_page(run_id)
+        fb.data_docs = os.path.relpath(page if page.is_file() else docs, out_dir)
     files = write_report(fb, out_dir)
+    index = write_index(ods_code)
     emailed: list[str] = []
     smtp = email.smtp_settings()
     to = email.recipients_for(ods_code) if smtp is not None else []
@@ -348,19 +475,23 @@ def deliver_for_run(ods_code: str, run_id: str | None) -> dict[str, Any]:
     rejected = int((fb.batches["status"] == "rejected").sum())
     log.info("%s: feedback report in %s (%d batch(es), %d rejected), e-mailed to %d recipient(s)", ods_code, out_dir,
              len(fb.batches), rejected, len(emailed))
-    return {"provider_ods": ods_code, "run_id": run_id, "outbox": str(out_dir), "delivered": sorted(files),
-            "batches": len(fb.batches), "rejected": rejected, "emailed": len(emailed),
-            "held_back_rows": len(fb.quarantined), "warnings": len(fb.warnings)}
+    rejections = [{"file": Path(str(b.source_file)).name, "problem": str(b.message or "rejected")}
+                  for b in fb.batches.itertuples() if b.status == "rejected"]
+    return {"provider_ods": ods_code, "run_id": run_id, "outbox": str(out_dir), "index": str(index),
+            "delivered": sorted(files), "batches": len(fb.batches), "rejected": rejected, "rejections": rejections,
+            "emailed": len(emailed), "held_back_rows": len(fb.quarantined), "warnings": len(fb.warnings)}
 
 
-def _data_docs() -> None:
-    """Rebuild the GX Data Docs; a failure here must not stop the provider getting its report."""
+def _data_docs() -> Path | None:
+    """Rebuild the GX Data Docs (with the last runs' validation results); a failure here must not stop the
+    provider getting its report. Returns the site's index page."""
     from expectations.data_docs import build_data_docs
 
     try:
-        build_data_docs()
+        return build_data_docs()
     except Exception as exc:  # Data Docs are for engineers; the provider's report matters more
         log.warning("Data Docs were not rebuilt: %s: %s", type(exc).__name__, exc)
+        return None
 
 
 # --- before sending: from a checked file -------------------------------------------------------------------
@@ -389,5 +520,8 @@ def write_check_report(result: dict[str, Any], assessment: Any, out_dir: Path,
                   load_date=today, mode="check", run_id=None, batches=batches, results=assessment.results,
                   quarantined=held, warnings=issues[issues["severity"] == "warning"],
                   trend=trend[["load_id", "loaded_at", "dimension", "score"]])
-    fb.scores = {r.dimension: float(r.score) for r in assessment.scores.itertuples()}
+    if result["status"] != "rejected":  # a rejected file was never assessed row by row: it has no score
+        fb.scores = {r.dimension: float(r.score) for r in assessment.scores.itertuples() if pd.notna(r.score)}
+    else:
+        fb.trend = fb.trend.iloc[0:0]
     return write_report(fb, out_dir)

@@ -54,6 +54,31 @@ def test_load_then_reload_is_skipped(home, warehouse_url, migrated_engine, monke
     status = _json(runner.invoke(app, ["status", "--json"]))
     assert status["counts"]["incident"] == first["loaded"]
     assert [b["status"] for b in status["batches"]] == ["loaded"]
+    _status_fits_80_columns_and_names_the_rejection(home_dir, path, monkeypatch)
+
+
+def _status_fits_80_columns_and_names_the_rejection(home_dir, loaded, monkeypatch):
+    from rich.console import Console
+
+    import psirf.cli as cli
+
+    bad = home_dir / "demo_feeds" / "RAJ" / "incidents_20261101_with_a_rather_long_export_name.csv"
+    bad.write_text("Datix ID,Incident Date\r\n1,01/01/2026\r\n", encoding="utf-8")
+    assert runner.invoke(app, ["load", str(bad), "--provider", "RAJ", "--json"]).exit_code == 1
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setattr(cli, "out", Console())  # the console reads COLUMNS when it is made
+    for args in (["status"], ["status", "-p", "RAJ"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        lines = result.stdout.splitlines()
+        assert max(len(line) for line in lines) <= 80, "\n".join(lines)
+        assert "…" not in result.stdout  # wrapped, never cut off
+        text = " ".join(result.stdout.replace("│", " ").split())
+        assert "rejected" in text and "Actual Harm" in text, result.stdout  # the reason, not only in --json
+    only = runner.invoke(app, ["status", "-p", "RAJ"]).stdout
+    assert "RQW" not in only and "RAJ" in only  # -p filters every table
+    narrow, wide = runner.invoke(app, ["status"]), runner.invoke(app, ["status", "--wide"])
+    assert wide.exit_code == 0 and wide.stdout.count("┳") == narrow.stdout.count("┳") + 2  # encoding and run
 
 
 @pytest.mark.parametrize(
@@ -61,6 +86,7 @@ def test_load_then_reload_is_skipped(home, warehouse_url, migrated_engine, monke
     [
         (["check", "{feed}", "--provider", "XYZ"], "provider 'XYZ' is not in the registry"),
         (["check", "/no/such/file.csv", "--provider", "RAJ", "--entity", "incidents"], "no such file"),
+        (["check", "/no/such/notes.csv", "--provider", "RAJ"], "no such file"),
         (["check", "{other}", "--provider", "RAJ"], "cannot tell which entity"),
     ],
 )
@@ -82,6 +108,8 @@ def test_check_of_a_file_missing_a_column_reports_rejection(home, tmp_path):
     assert out["status"] == "rejected" and "'Actual Harm' (for physical_harm)" in out["message"]
     assert (out["rows_in"], out["loaded"], out["quarantined"]) == (1, 0, 1)
     assert Path(str(bad)).name in str(out["source_file"])
+    rejects = tmp_path / "incidents_bad.rejects.csv"  # written for a rejected file too, with the reason
+    assert out["rejects_file"] == str(rejects) and "Actual Harm" in rejects.read_text(encoding="utf-8")
 
 
 def test_an_unreachable_warehouse_is_one_clear_line(monkeypatch):

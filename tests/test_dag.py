@@ -51,6 +51,51 @@ def test_dag_integrity():
     assert dag.get_task("summary").trigger_rule == "all_done"
     assert dag.get_task("provider.extract").downstream_task_ids == {"provider.transform_validate"}
     assert dag.get_task("provider.transform_validate").downstream_task_ids == {"provider.load"}
+    # Mapped instances are labelled by provider; expected failures fail at once; a failed run alerts.
+    for task_id in ("provider.extract", "provider.transform_validate", "provider.load", "feedback"):
+        assert "provider_label" in dag.get_task(task_id).map_index_template, task_id
+    assert dag.get_task("provider.load").retry_policy is not None
+    assert dag.on_failure_callback is not None
+
+
+def test_map_index_label_and_expected_failure_render():
+    """The label template renders "RQW · <name>" from the providers list; an expected failure is a SystemExit
+    (Airflow logs it as one line, no traceback) that the retry policy fails at once."""
+    import jinja2
+
+    from psirf.airflow_tasks import MAP_INDEX_TEMPLATE, NO_RETRY, ExpectedFailure, provider_label, template_filters
+
+    class TI:
+        map_index = 1
+
+        @staticmethod
+        def xcom_pull(task_ids):
+            assert task_ids == "providers"
+            return ["RAJ", "RQW", "RYC"]
+
+    env = jinja2.Environment()
+    env.filters.update(template_filters())
+    label = env.from_string(MAP_INDEX_TEMPLATE).render(ti=TI())
+    assert label == provider_label("RQW") and label.startswith("RQW · ") and len(label) > 8
+    decision = NO_RETRY.evaluate(ExpectedFailure("RQW: x.csv rejected"), try_number=1, max_tries=3)
+    assert decision.action.value == "fail"
+    assert NO_RETRY.evaluate(RuntimeError("boom"), try_number=1, max_tries=3).action.value == "default"
+    assert isinstance(ExpectedFailure("x"), SystemExit) and not isinstance(ExpectedFailure("x"), Exception)
+
+
+def test_expected_and_unexpected_errors(tmp_path, monkeypatch, caplog):
+    from psirf.airflow_tasks import ExpectedFailure, expected
+    from psirf.errors import BatchRejected
+    from warehouse.ready import WarehouseError
+
+    def rejected():
+        raise BatchRejected("/feeds/RQW/incidents_20261101.csv", "required column 'Actual Harm' is missing")
+
+    with pytest.raises(ExpectedFailure) as failure:
+        expected(rejected, "RQW")
+    assert str(failure.value).startswith("RQW: /feeds/RQW/incidents_20261101.csv: batch rejected: required column")
+    with pytest.raises(WarehouseError):  # locked or unreachable: transient, keeps its traceback and retries
+        expected(lambda: (_ for _ in ()).throw(WarehouseError("locked")), "RQW")
 
 
 def test_parsing_the_dag_does_no_work():
@@ -103,6 +148,8 @@ def test_nightly_run_through_airflow_isolates_a_failing_provider(demo_estate, ai
     log = run.stdout + run.stderr
     assert run.returncode != 0, log[-3000:]  # the run ends failed because one provider failed ...
     assert "1 provider(s) failed: RQW" in log
+    assert "RQW: incidents_20261101.csv rejected: " in log.split("1 provider(s) failed: RQW", 1)[1]  # with why
+    _labels_and_task_logs_as_the_ui_shows_them(airflow_home, log)
     with migrated_engine.connect() as conn:
         ledger = conn.execute(sa.text(
             "SELECT provider_ods, status, COUNT(*) FROM batch_ledger GROUP BY 1, 2 ORDER BY 1, 2")).all()
@@ -114,3 +161,31 @@ def test_nightly_run_through_airflow_isolates_a_failing_provider(demo_estate, ai
                                           ("RYC", "loaded", 2)]
     assert providers_with_incidents == 6
     assert "9434765919" not in log  # no identifiers in task logs
+
+
+def _labels_and_task_logs_as_the_ui_shows_them(airflow_home: Path, log: str) -> None:
+    """The grid's labels are the rendered map indexes Airflow stored; the rejected load's task log (cut from the
+    run's output where the UI reads it, as `make run` does) opens on one line naming provider, file and problem,
+    with no traceback."""
+    import sqlite3
+
+    from psirf.airflow_home import first_task_line, split_test_log
+
+    with sqlite3.connect(airflow_home / "airflow.db") as db:
+        rows = db.execute("SELECT task_id, map_index, rendered_map_index, state FROM task_instance "
+                          "WHERE task_id = 'provider.load'").fetchall()
+    labels = {label.split(" ")[0]: state for _, _, label, state in rows}
+    assert labels == {"QH8": "success", "R1L": "success", "RAJ": "success", "RDE": "success", "RQW": "failed",
+                      "RYC": "success"}, rows
+    assert all(" · " in label for _, _, label, _ in rows)  # code and name
+    index = next(i for _, i, label, _ in rows if label.startswith("RQW"))
+
+    output = airflow_home / "dags-test.log"
+    output.write_text(log, encoding="utf-8")
+    files = split_test_log(output, airflow_home)
+    [load_log] = [f for f in files if "task_id=provider.load" in str(f) and f"map_index={index}" in str(f)]
+    assert load_log.parts[-5].startswith("dag_id=psirf_nightly") and load_log.name == "attempt=1.log"
+    text = load_log.read_text(encoding="utf-8")
+    first = first_task_line(text)
+    assert "RQW: incidents_20261101.csv rejected: " in first and "send it again" in first, text[:3000]
+    assert "Traceback" not in text and "AirflowFailException" not in text

@@ -130,7 +130,8 @@ def _history_in_the_warehouse_agrees_with_the_loaded_rows(home, manifest, engine
     assert scores["score"].between(0, 100).all()
     warehouse = results[results["layer"] == "warehouse"]
     assert set(warehouse["provider_ods"]) == set(PROVIDERS) and warehouse["rows_failed"].sum() == 0
-    assert (Path(reports["RAJ"]["outbox"]).parents[2] / "gx" / "data_docs" / "index.html").is_file()
+    assert (Path(reports["RAJ"]["outbox"]).parents[3] / "gx" / "data_docs" / "index.html").is_file()
+    assert Path(reports["RAJ"]["index"]).is_file()  # outbox/RAJ/index.html lists the run's report
 
 
 def _each_report_holds_only_its_own_provider_and_no_identifiers(home, manifest, engine, reports):

@@ -83,6 +83,26 @@ def test_every_output_shows_the_models_figures(demo_estate: Any, warehouse_url: 
     assert f"Your worklist: {own['submit']} record(s) to submit to LFPSE" in summary
     assert f"Duty of Candour not recorded on {raj['candour_not_recorded']}" in summary
 
+    # The peer benchmark (fct_dq_peer_benchmark) is the median and IQR of each provider's latest score, and the
+    # report shows the model's figures.
+    from warehouse.measures import dimension_scores, peer_benchmark
+
+    bench = peer_benchmark(engine).set_index("dimension")
+    latest = {}
+    for code in PROVIDERS:
+        scores = dimension_scores(engine, code, 1).dropna(subset=["score"])
+        for row in scores.itertuples():
+            latest.setdefault(row.dimension, []).append(float(row.score))
+    import statistics
+
+    for dimension, values in latest.items():
+        assert bench.loc[dimension, "providers"] == len(values)
+        assert abs(float(bench.loc[dimension, "median_score"]) - statistics.median(values)) < 0.01, dimension
+    assert 'id="benchmark-table"' in html
+    first = bench.index[0]
+    assert f"<td>{first}</td>" in html.split('id="benchmark-table"', 1)[1]
+    assert f"{float(bench.loc[first, 'median_score']):.1f}" in html.split('id="benchmark-table"', 1)[1]
+
     # `psirf quality scores`.
     scores = CliRunner().invoke(app, ["quality", "scores", "--provider", ods, "--json"])
     assert scores.exit_code == 0, scores.output

@@ -1,9 +1,9 @@
 """Read-side of the marts for reports and the CLI: the figures the dbt models define, never computed here.
 
 Every function is a plain SELECT of a model's columns (``oversight.oversight_provider_measures``,
-``oversight.oversight_safety_actions_by_provider``, ``marts.fct_dq_dimension_score``, the LFPSE reconciliation and
-PSIRP compliance models), so the feedback report, the system report and ``psirf quality scores`` show the same
-numbers as an analyst querying the models.
+``oversight.oversight_safety_actions_by_provider``, ``marts.fct_dq_dimension_score``, ``marts.fct_dq_peer_benchmark``,
+the LFPSE reconciliation and PSIRP compliance models), so the feedback report, the system report and
+``psirf quality scores`` show the same numbers as an analyst querying the models.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 __all__ = ["WORKLIST_COMPLIANCE_STATUS", "dimension_scores", "last_complete_month", "lfpse_completeness_shared",
-           "lfpse_harm_disagreements_shared", "national_requirements", "provider_measures", "psirp_compliance_shared",
-           "read", "safety_actions_today", "worklist"]
+           "lfpse_harm_disagreements_shared", "national_requirements", "peer_benchmark", "provider_measures",
+           "psirp_compliance_shared", "read", "safety_actions_today", "worklist"]
 
 
 def read(engine: Engine, sql: str, **params: Any) -> pd.DataFrame:
@@ -125,3 +125,11 @@ def worklist(engine: Engine, provider_ods: str) -> dict[str, pd.DataFrame]:
                                 "ORDER BY response_due_date, source_record_id, requirement_id",
                         provider=provider_ods, status=WORKLIST_COMPLIANCE_STATUS),
     }
+def peer_benchmark(engine: Engine) -> pd.DataFrame:
+    """``fct_dq_peer_benchmark``: per dimension, the ICB median and interquartile range of the providers' latest
+    scores (peers unnamed; NULL quantiles with too few providers)."""
+    frame = read(engine, "SELECT dimension, providers, min_peers, p25_score, median_score, p75_score, latest_load_at "
+                         "FROM marts.fct_dq_peer_benchmark ORDER BY dimension")
+    for column in ("p25_score", "median_score", "p75_score"):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+    return frame
