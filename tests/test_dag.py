@@ -158,7 +158,7 @@ def test_nightly_run_through_airflow_isolates_a_failing_provider(demo_estate, ai
     # ... but every other provider loaded both files, and RQW's good files loaded too.
     assert [tuple(r) for r in ledger] == [("QH8", "loaded", 3), ("R1L", "loaded", 3), ("RAJ", "loaded", 2),
                                           ("RDE", "loaded", 2), ("RQW", "loaded", 2), ("RQW", "rejected", 1),
-                                          ("RYC", "loaded", 2)]
+                                          ("RYC", "loaded", 2), ("X24", "loaded", 1)]
     assert providers_with_incidents == 6
     assert "9434765919" not in log  # no identifiers in task logs
 

@@ -32,7 +32,8 @@ def _row(table: str, **values):
 
 def test_orphans_and_never_events_without_a_response_are_found(migrated_engine):
     incidents = [_row("incident", incident_key=f"i{n}", provider_ods=ods, source_record_id=f"{ods}{n}",
-                      never_event=never, event_type_code="incident", physical_harm_code="3") for n, ods, never in
+                      never_event=never, event_type_code="incident", physical_harm_code="3", record_origin="local")
+                 for n, ods, never in
                  [(1, "RAJ", True), (2, "RAJ", True), (3, "RAJ", False), (4, "RQW", True)]]
     actions = [_row("safety_action", safety_action_key=f"a{n}", provider_ods=ods, source_record_id=str(n),
                     incident_key=incident) for n, ods, incident in

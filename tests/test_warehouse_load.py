@@ -78,6 +78,7 @@ def incident_row(n: int, batch_id: str, description: str = "Patient fell in bay 
         "duty_of_candour": None if n % 3 == 0 else n % 2 == 0,
         "duty_of_candour_source": None,
         "never_event": False,
+        "record_origin": "local",
         "approval_status_source": "Final approval",
         "source_updated_at": dt.datetime(2024, 12, 31, 9, 0),
         "is_deleted": False,
