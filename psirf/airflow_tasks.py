@@ -82,8 +82,7 @@ def is_expected(exc: BaseException) -> bool:
     """A problem retrying cannot fix: a :class:`~psirf.errors.PsirfError` (rejected file, bad configuration, refused
     key), a refused API credential; not a warehouse that is locked or unreachable, nor an API that failed or ran out
     of time (those retry)."""
-    from connectors.http_transport import ApiAuthError, ApiError
-
+    from connectors.rest_api.http_transport import ApiAuthError, ApiError
     from psirf.errors import PsirfError
     from warehouse.ready import WarehouseError
 
