@@ -38,7 +38,7 @@ test: $(STAMP) ## ruff, mypy, then the test suite (DuckDB and PostgreSQL; headle
 	bash scripts/ensure_chromium.sh
 	$(BIN)/ruff check .
 	$(BIN)/mypy $(TYPED)
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 lint: $(STAMP) ## ruff and mypy
 	$(BIN)/ruff check .

@@ -21,6 +21,18 @@ from sqlalchemy.engine import Engine
 from warehouse.db import make_engine
 from warehouse.migrate import upgrade
 
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`make test` runs on two xdist workers with ``--dist loadgroup``: a module's tests stay together (its
+    module-scoped warehouse builds are made once), except the runs through Airflow, each of which is its own group
+    so the DuckDB and PostgreSQL runs (the two longest tests) go to different workers."""
+    for item in items:
+        group = item.nodeid.split("::")[0]
+        if item.get_closest_marker("airflow") is not None:
+            group = item.nodeid
+        item.add_marker(pytest.mark.xdist_group(group))
+
 PG_ADMIN = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "postgres"}
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/{dbname}"
 
