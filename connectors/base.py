@@ -248,3 +248,13 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
 def concat_results(frames: list[pd.DataFrame]) -> pd.DataFrame:
     """Rule-result frames, concatenated (empty ones dropped)."""
     return _concat(frames)
+
+
+def count_nonblank_lines(path: Path) -> int:
+    """The records of a line-per-record file (NDJSON, a REST landing) that could not be read: its non-blank lines;
+    0 when the file is gone."""
+    try:
+        with path.open("rb") as fh:
+            return sum(1 for line in fh if line.strip())
+    except OSError:
+        return 0

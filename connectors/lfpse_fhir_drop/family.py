@@ -15,7 +15,16 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from connectors.base import Malformed, RawBatch, RawSpec, RawSummary, SourceFamily, concat_results, field_of
+from connectors.base import (
+    Malformed,
+    RawBatch,
+    RawSpec,
+    RawSummary,
+    SourceFamily,
+    concat_results,
+    count_nonblank_lines,
+    field_of,
+)
 from connectors.lfpse_fhir_drop.reader import SUPPORTED_TAXONOMY_VERSIONS, iter_fhir, read_fhir
 
 if TYPE_CHECKING:
@@ -78,11 +87,7 @@ class LfpseFhirDrop(SourceFamily):
     def count_unreadable(self, path: Path) -> int:
         if path.suffix.lower() not in (".ndjson", ".jsonl"):
             return 0
-        try:
-            with path.open("rb") as fh:
-                return sum(1 for line in fh if line.strip())
-        except OSError:
-            return 0
+        return count_nonblank_lines(path)
 
     def raw_checks(self, summary: RawSummary, spec: RawSpec) -> pd.DataFrame:
         """The raw suite over the rows, plus per record of the file: LFPSE profile and taxonomy version (a

@@ -19,7 +19,16 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from connectors.base import Discovered, ExtractState, RawBatch, RawSpec, RawSummary, SourceFamily, concat_results
+from connectors.base import (
+    Discovered,
+    ExtractState,
+    RawBatch,
+    RawSpec,
+    RawSummary,
+    SourceFamily,
+    concat_results,
+    count_nonblank_lines,
+)
 
 if TYPE_CHECKING:
     from psirf.registry import Provider
@@ -175,11 +184,7 @@ class RestApi(SourceFamily):
         yield from iter_landing(path, chunk_rows)
 
     def count_unreadable(self, path: Path) -> int:
-        try:
-            with path.open("rb") as fh:
-                return sum(1 for line in fh if line.strip())
-        except OSError:
-            return 0
+        return count_nonblank_lines(path)
 
     def raw_checks(self, summary: RawSummary, spec: RawSpec) -> pd.DataFrame:
         """The raw suite over the records' fields (pages were checked page by page at extraction: a malformed
