@@ -117,9 +117,9 @@ def _dbt_manifest(tmp_path_factory: pytest.TempPathFactory) -> None:
 @pytest.fixture(autouse=True)
 def _psirf_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every test writes its work files (dbt's manifest and logs, reports, outbox) under its own folder, never in
-    the repository's var/ that `make run` uses; a test that needs another home sets PSIRF_HOME itself."""
-    if "PSIRF_HOME" not in os.environ:
-        monkeypatch.setenv("PSIRF_HOME", str(tmp_path / "psirf_home"))
+    the repository's var/ that `make run` uses (the Makefile exports PSIRF_HOME: two workers sharing it raced on
+    dbt's profile); a test that needs another home sets PSIRF_HOME itself."""
+    monkeypatch.setenv("PSIRF_HOME", str(tmp_path / "psirf_home"))
 
 
 TEST_KEY = "TEST-ONLY-key-for-pseudonymisation-tests-0123"

@@ -154,15 +154,22 @@ class BuildResult:
 def invoke(args: list[str], url: str | None = None, *, quiet: bool = True,
            on_node: Callable[[dict[str, Any]], None] | None = None) -> BuildResult:
     """Run one dbt command (``["build"]``, ``["docs", "generate"]`` …) in-process on the warehouse's target."""
+    import shutil
+    import tempfile
     import time
 
     from dbt.cli.main import dbtRunner
 
     target = target_for(url)
     home = dbt_home()
-    profiles_dir = home / "profiles"
-    profiles_dir.mkdir(parents=True, exist_ok=True)
+    # A private profiles folder per invocation: two processes sharing a PSIRF_HOME (two Airflow workers, two
+    # operators) on different warehouses must never read each other's target.
+    # The shared copy is for people running dbt by hand (README), replaced atomically.
+    shared = home / "profiles"
+    shared.mkdir(parents=True, exist_ok=True)
+    profiles_dir = Path(tempfile.mkdtemp(prefix="run-", dir=shared))
     (profiles_dir / "profiles.yml").write_text(target.profiles_yml(), encoding="utf-8")
+    os.replace(shutil.copy(profiles_dir / "profiles.yml", profiles_dir / "shared.yml"), shared / "profiles.yml")
     cli_args = [*args, "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(profiles_dir),
                 "--log-path", str(home / "logs")]
     if "--target-path" not in args:
@@ -185,9 +192,12 @@ def invoke(args: list[str], url: str | None = None, *, quiet: bool = True,
 
     started = time.monotonic()
     writes = args[0] in {"build", "run", "seed", "snapshot"}
-    with (marts_build_lock(url or settings.warehouse_url()) if writes else contextlib.nullcontext()), \
-            _environment({**target.env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "False", "DO_NOT_TRACK": "1"}):
-        result = dbtRunner(callbacks=[collect]).invoke(cli_args)
+    try:
+        with (marts_build_lock(url or settings.warehouse_url()) if writes else contextlib.nullcontext()), \
+                _environment({**target.env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "False", "DO_NOT_TRACK": "1"}):
+            result = dbtRunner(callbacks=[collect]).invoke(cli_args)
+    finally:
+        shutil.rmtree(profiles_dir, ignore_errors=True)
     if target.type == "duckdb":
         release_dbt_duckdb()
     if result.exception is not None:
