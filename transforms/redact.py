@@ -19,6 +19,8 @@ from __future__ import annotations
 import re
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from transforms.nhs_number import is_valid
 
@@ -36,11 +38,16 @@ _POSTCODE = re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}\b", re.IGNORECASE)
 _PHONE = re.compile(r"(?<!\d)(?:\+44\s?(?:\(0\)\s?)?|\(?0)\d{2,4}\)?[\s.-]?\d{3,4}[\s.-]?\d{3,4}(?!\d)")
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b")
 
-_D = r"\d[ \t./()\\-]{0,3}"
-MAY_HOLD_IDENTIFIER = (rf"@|{_D * 8}\d|[A-Za-z]{{1,2}}[0-9][A-Za-z0-9]?\s*[0-9][A-Za-z]{{2}}"
-                       r"|(?i:born|dob|d\s?\.\s?o\s?\.\s?b|birth)")
-"""The pre-filter, in the syntax pyarrow's RE2 runs: an @, nine digits in a run, a postcode shape or a
-date-of-birth word. Every pattern above needs one of them; most text has none."""
+_SPACE = "[\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"  # Python's \\s
+_DIGIT = r"\p{Nd}"  # Python's \d on text: any decimal digit, not only 0-9
+_LETTER = "[A-Za-z\u0130\u0131\u017f\u212a]"  # [A-Z] under Python's IGNORECASE: also İ, ı, ſ and the Kelvin sign
+_D = rf"{_DIGIT}[ \t./()\\-]{{0,3}}"
+MAY_HOLD_IDENTIFIER = (rf"@|{_D * 8}{_DIGIT}"
+                       rf"|{_LETTER}{{1,2}}{_DIGIT}(?:{_LETTER}|{_DIGIT})?{_SPACE}*{_DIGIT}{_LETTER}{{2}}"
+                       rf"|(?i:born|dob|d{_SPACE}?\.{_SPACE}?o{_SPACE}?\.{_SPACE}?b|b[i\x{{130}}\x{{131}}]rth)")
+"""The pre-filter, in RE2's syntax, run natively over the whole column by Arrow: an @, nine digits in a run, a
+postcode shape or a date-of-birth word. Every pattern above needs one of them (it matches a superset, with Python's
+Unicode meaning of a digit, a space and a case-insensitive letter); most text has none."""
 
 
 def _ten_digits(match: re.Match[str]) -> str:
@@ -80,12 +87,20 @@ def redact_column(values: pd.Series) -> pd.Series:
     """:func:`redact` over a column, running the patterns only on the values the pre-filter picks (vectorised:
     one native regular-expression pass over the column)."""
     values = values.astype("string")
-    candidates = values.str.contains(MAY_HOLD_IDENTIFIER, regex=True).fillna(False).astype(bool)
+    candidates = may_hold_identifier(values)
     if not candidates.any():
         return values
     out = values.copy()
     out[candidates] = pd.array([redact(v) for v in values[candidates].tolist()], dtype="string")
     return out
+
+
+def may_hold_identifier(values: pd.Series) -> pd.Series:
+    """True where the pre-filter matches (NULL is False): one native Arrow pass (pandas would run Python's ``re``
+    value by value for this pattern)."""
+    array = pa.chunked_array([pa.array(values.array, type=pa.large_string(), from_pandas=True)])
+    matched = pc.fill_null(pc.match_substring_regex(array, MAY_HOLD_IDENTIFIER), False)
+    return pd.Series(matched.to_numpy(zero_copy_only=False), index=values.index, dtype=bool)
 
 
 def nhs_number_like(values: pd.Series) -> pd.Series:
