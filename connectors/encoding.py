@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 from collections.abc import Collection
+from dataclasses import dataclass
 from pathlib import Path
 
 from psirf.errors import BatchRejected
@@ -81,8 +82,17 @@ def decode(data: bytes, source: str, accepted: Collection[str] = ALL_ENCODINGS,
     return data.decode(encoding), encoding
 
 
-def sniff_encoding(path: Path, accepted: Collection[str] = ALL_ENCODINGS, hint: str = "re-export it as UTF-8",
-                   *, reject_empty: bool = True) -> str:
+@dataclass(frozen=True)
+class Sniffed:
+    """What one strict decoding pass over a file found: its encoding, and whether the text holds NUL characters
+    (a CSV export never does; a UTF-16 file without its byte-order mark read as UTF-8 does)."""
+
+    encoding: str
+    has_nul: bool
+
+
+def sniff(path: Path, accepted: Collection[str] = ALL_ENCODINGS, hint: str = "re-export it as UTF-8",
+          *, reject_empty: bool = True) -> Sniffed:
     """:func:`detect_encoding` without holding the file in memory: decode it block by block, strictly.
 
     A file that fails is read whole once more, only to name the offending byte exactly in the rejection; a file
@@ -93,16 +103,27 @@ def sniff_encoding(path: Path, accepted: Collection[str] = ALL_ENCODINGS, hint: 
         head = fh.read(len(UTF8_BOM))
     for encoding in _candidates(head, accepted):
         decoder = codecs.getincrementaldecoder(encoding)("strict")
-        has_text = False
+        has_text = has_nul = False
         try:
             with path.open("rb") as fh:
                 while block := fh.read(_BLOCK):
-                    has_text = bool(decoder.decode(block).strip()) or has_text
-                has_text = bool(decoder.decode(b"", final=True).strip()) or has_text
+                    text = decoder.decode(block)
+                    has_text = has_text or bool(text.strip())
+                    has_nul = has_nul or "\x00" in text
+                text = decoder.decode(b"", final=True)
+                has_text, has_nul = has_text or bool(text.strip()), has_nul or "\x00" in text
         except UnicodeDecodeError:
             continue
         if not has_text and reject_empty:
             raise BatchRejected(source, "the file is empty", rule_id="batch.empty")
         _refuse(encoding, accepted, source, hint)
-        return encoding
-    return detect_encoding(path.read_bytes(), source, accepted, hint)  # raises, naming the byte and its offset
+        return Sniffed(encoding, has_nul)
+    data = path.read_bytes()
+    encoding = detect_encoding(data, source, accepted, hint)  # raises, naming the byte and its offset
+    return Sniffed(encoding, "\x00" in data.decode(encoding))
+
+
+def sniff_encoding(path: Path, accepted: Collection[str] = ALL_ENCODINGS, hint: str = "re-export it as UTF-8",
+                   *, reject_empty: bool = True) -> str:
+    """The encoding :func:`sniff` finds."""
+    return sniff(path, accepted, hint, reject_empty=reject_empty).encoding

@@ -98,6 +98,8 @@ def redact_column(values: pd.Series) -> pd.Series:
 def may_hold_identifier(values: pd.Series) -> pd.Series:
     """True where the pre-filter matches (NULL is False): one native Arrow pass (pandas would run Python's ``re``
     value by value for this pattern)."""
+    if not len(values):
+        return pd.Series(False, index=values.index, dtype=bool)
     array = pa.chunked_array([pa.array(values.array, type=pa.large_string(), from_pandas=True)])
     matched = pc.fill_null(pc.match_substring_regex(array, MAY_HOLD_IDENTIFIER), False)
     return pd.Series(matched.to_numpy(zero_copy_only=False), index=values.index, dtype=bool)
