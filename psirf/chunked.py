@@ -9,11 +9,12 @@ per row (a 128-bit hash per row, the record ids):
 
 * a row repeated exactly in a later chunk is a duplicate, as within a chunk;
 * a record id sent in two chunks with different content is a conflicting duplicate, as within a chunk: every
-  row with that id is quarantined. A first, cheap pass over the file (read and hash, no transform) finds both,
-  so every chunk is transformed once, knowing them;
+  row with that id is quarantined. The file is read once; each chunk is hashed and its ids looked up before it is
+  transformed, so a chunk knows every conflict on its ids but those a *later* chunk reveals: the (rare) chunks
+  concerned are read and staged again at the end, knowing them;
 * the batch is rejected when too large a share of *all* its rows is invalid, after the last chunk;
 * the batch's counts, rule results and findings are the sums of its chunks';
-* the raw layer is checked once for the whole file, by its family, over what the first pass summed up
+* the raw layer is checked once for the whole file, by its family, over what the pass summed up
   (:class:`connectors.base.RawSummary`: header, encoding, rows, malformed rows and notes by rule).
 
 Nothing here knows which family a file came from.
@@ -89,11 +90,15 @@ class StagedBatch:
 
 @dataclass
 class _State:
-    """What the first pass found: record ids sent twice with different content, and per chunk the row numbers
-    that repeat an earlier row exactly."""
+    """What the single pass has seen so far: row hashes, where each record id was first sent, ids sent twice with
+    different content, and per chunk the row numbers that repeat an earlier row exactly."""
 
     conflicted: set[str] = field(default_factory=set)
     dropped: dict[int, set[int]] = field(default_factory=dict)
+    seen_rows: set[int] = field(default_factory=set)
+    first_chunk: dict[str, int] = field(default_factory=dict)
+    last_id: str | None = None
+    redo: set[int] = field(default_factory=set)  # chunks staged before a conflict on one of their ids was seen
 
 
 def _row_hashes(frame: pd.DataFrame) -> list[int]:
@@ -159,48 +164,65 @@ class ChunkedBatch:
         """The raw-layer warnings the reader noted, as row findings."""
         return note_issues(self.summary.notes if self.summary is not None else [])
 
-    def _survey(self) -> _State:
-        """A first, cheap pass over the file (read, hash, ids; no transform): which rows repeat an earlier row
-        exactly, and which record ids are sent more than once with different content, anywhere in the file."""
-        state = _State()
-        summary = RawSummary(entity=self.entity)
+    def _scan(self, i: int, raw: RawBatch, state: _State) -> None:
+        """What the pass learns from chunk ``i`` before staging it (read and hash, no transform): which of its rows
+        repeat an earlier row exactly, and which record ids are sent more than once with different content. A
+        conflict found here on an id an earlier chunk sent marks that chunk for staging again."""
         patient_level = "patient_sequence" in self.profile.entity(self.entity).columns
-        seen_rows: set[int] = set()
-        seen_ids: set[str] = set()
-        last_id: str | None = None
-        for i, raw in enumerate(self._chunks()):
-            summary.add(raw)
-            state.dropped[i] = set()
-            for number, h in zip(raw.row_numbers, _row_hashes(raw.frame), strict=True):
-                if h in seen_rows:
-                    state.dropped[i].add(number)
-                seen_rows.add(h)
-            if self.id_column not in raw.frame:
+        state.dropped[i] = set()
+        for number, h in zip(raw.row_numbers, _row_hashes(raw.frame), strict=True):
+            if h in state.seen_rows:
+                state.dropped[i].add(number)
+            state.seen_rows.add(h)
+        if self.id_column not in raw.frame:
+            return
+        ids = normalise.squeeze(raw.frame[self.id_column]).tolist()
+        for number, record_id in zip(raw.row_numbers, ids, strict=True):
+            if number in state.dropped[i] or record_id is pd.NA or record_id is None:
                 continue
-            ids = normalise.squeeze(raw.frame[self.id_column]).tolist()
-            for number, record_id in zip(raw.row_numbers, ids, strict=True):
-                if number in state.dropped[i] or record_id is pd.NA or record_id is None:
-                    continue
-                # one row per patient: a record's rows are consecutive; the id coming back later is a conflict
-                if patient_level and record_id == last_id:
-                    continue
-                if record_id in seen_ids:
-                    state.conflicted.add(record_id)
-                seen_ids.add(record_id)
-                last_id = record_id
-        self.summary = summary
-        return state
+            # one row per patient: a record's rows are consecutive; the id coming back later is a conflict
+            if patient_level and record_id == state.last_id:
+                continue
+            first = state.first_chunk.get(record_id)
+            if first is None:
+                state.first_chunk[record_id] = i
+            else:
+                if record_id not in state.conflicted and first < i:
+                    state.redo.add(first)  # staged without knowing: stage it again at the end
+                state.conflicted.add(record_id)
+            state.last_id = record_id
 
     def run(self) -> StagedBatch:
-        """Stage every chunk; raises :class:`BatchRejected` (nothing left staged) for a batch rejected as a whole."""
+        """Stage every chunk in one pass over the file; raises :class:`BatchRejected` (nothing left staged) for a
+        batch rejected as a whole.
+
+        Rows that repeat an earlier row are dropped as they come (the first copy was kept); a record id sent again
+        with different content is a conflict for every row with that id, so a chunk staged before the id came back
+        is staged again at the end, with the conflict known (only then is the file read a second time, and only
+        those chunks are transformed again)."""
         shutil.rmtree(parts_dir(self.work), ignore_errors=True)
         results: dict[int, ChunkResult] = {}
         encoding: str | None = None
+        state = _State()
+        summary = RawSummary(entity=self.entity)
         try:
-            state = self._survey()
-            for i, raw in enumerate(self._chunks()):
+            chunks = self._chunks()
+            for i, raw in enumerate(chunks):
+                summary.add(raw)
                 encoding = raw.encoding
-                results[i] = self._stage(i, _drop_rows(raw, state.dropped[i]), len(raw.frame), state)
+                self._scan(i, raw, state)
+                try:
+                    results[i] = self._stage(i, _drop_rows(raw, state.dropped[i]), len(raw.frame), state)
+                except BatchRejected:
+                    for rest in chunks:  # the raw layer is still checked over the whole file
+                        summary.add(rest)
+                    self.summary = summary
+                    raise
+            self.summary = summary
+            if state.redo:
+                for i, raw in enumerate(self._chunks()):
+                    if i in state.redo:
+                        results[i] = self._stage(i, _drop_rows(raw, state.dropped[i]), len(raw.frame), state)
             rows_in = sum(r.rows_in for r in results.values())
             quarantined = sum(r.quarantined for r in results.values())
             issues = [r.issues for r in results.values() if len(r.issues)]
