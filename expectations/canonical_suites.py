@@ -6,10 +6,16 @@ Each expectation carries ``meta = {"rule_id": ..., "field": ...}`` so a failure 
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import csv
 import datetime as dt
+import itertools
+import shutil
+import tempfile
+from collections.abc import Sequence
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from psirf.settings import REFERENCE_DIR
@@ -54,12 +60,17 @@ def _not_null(column: str, field: str) -> Any:
 
 
 def _date_window(column: str, field: str, extracted_at: dt.datetime, *, future_allowed: bool = False) -> list[Any]:
+    """Not a placeholder (before 1990) and, unless the date may lie ahead, not after the batch's extraction time.
+
+    The extraction time is compared as the rows' own ``extracted_at`` column, not as a constant, so one suite
+    serves every batch (GX builds a suite slowly; batches are extracted at different times)."""
     ex = _gx().expectations
     checks = [ex.ExpectColumnValuesToBeBetween(column=column, min_value=PLACEHOLDER_BEFORE,
                                                 meta=_meta("date.placeholder", field))]
     if not future_allowed:
-        checks.append(ex.ExpectColumnValuesToBeBetween(column=column, max_value=extracted_at,
-                                                       meta=_meta("date.in_future", field)))
+        checks.append(ex.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A="extracted_at", column_B=column, or_equal=True, ignore_row_if="either_value_is_missing",
+            meta={**_meta("date.in_future", field), "found_column": column}))
     return checks
 
 
@@ -108,8 +119,9 @@ def incident_patient_expectations(extracted_at: dt.datetime, patient_level: bool
     ex = _gx().expectations
     return [
         # One row per patient (LFPSE): each patient of an incident must have a harm level (good care has none).
-        *([ex.ExpectColumnValuesToNotBeNull(column="physical_harm_code", row_condition='_event_type=="incident"',
-                                            condition_parser="pandas", meta=_meta("required.missing", "physical_harm"))]
+        *([ex.ExpectColumnValuesToNotBeNull(column="physical_harm_code", row_condition='col("_event_type")=="incident"',
+                                            condition_parser="great_expectations",
+                                            meta=_meta("required.missing", "physical_harm"))]
           if patient_level else []),
         _in_set("physical_harm_code", lfpse_codes("level-of-physical-harm-5"), "physical_harm"),
         _in_set("gender_code", list(_reference_codes("nhs_dd_person_stated_gender.csv", "code")), "gender"),
@@ -117,8 +129,9 @@ def incident_patient_expectations(extracted_at: dt.datetime, patient_level: bool
         _in_set("age_bracket_code", lfpse_codes("age-brackets-5"), "date_of_birth"),
         ex.ExpectColumnValuesToBeBetween(column="age_at_incident_years", min_value=0, max_value=125,
                                          meta=_meta("dob.implausible", "date_of_birth")),
-        ex.ExpectColumnValuesToMatchRegex(column="patient_pseudo_id", regex=r"^[0-9a-f]{64}$",
-                                          meta=_meta("nhs_number.bad_format", "nhs_number")),
+        # A keyed HMAC-SHA-256 in hex (GX has no regular expressions on DuckDB, where the suites run: the length)
+        ex.ExpectColumnValueLengthsToEqual(column="patient_pseudo_id", value=64,
+                                           meta=_meta("nhs_number.bad_format", "nhs_number")),
     ]
 
 
@@ -163,51 +176,101 @@ SUITES = {
 }
 
 
-_BUILT: dict[str, tuple[tuple[dt.datetime, bool], Any]] = {}
+_BUILT: dict[str, tuple[bool, Any]] = {}
 
 
-def build_suite(table: str, extracted_at: dt.datetime, patient_level: bool = False) -> Any:
-    """The suite ``canonical.<table>`` for a batch extracted at ``extracted_at`` (future = after that).
-
-    Building a suite costs GX a few hundred milliseconds; a file read in chunks validates every chunk against the
-    same suite, so the last one built per table is reused while its inputs are the same."""
+def build_suite(table: str, patient_level: bool = False) -> Any:
+    """The suite ``canonical.<table>``; one per process (building a suite costs GX noticeable time), rebuilt only
+    when a batch with a row per patient follows one without (or the reverse)."""
     built = _BUILT.get(table)
-    if built is not None and built[0] == (extracted_at, patient_level):
+    if built is not None and built[0] == patient_level:
         return built[1]
-    suite = _build_suite(table, extracted_at, patient_level)
-    _BUILT[table] = ((extracted_at, patient_level), suite)
-    return suite
-
-
-def _build_suite(table: str, extracted_at: dt.datetime, patient_level: bool) -> Any:
     gx = _gx()
     name = f"canonical.{table}"
     suites = context().suites
     with contextlib.suppress(Exception):  # not there yet
         suites.delete(name)
-    suite = suites.add(gx.ExpectationSuite(name=name))
-    for expectation in SUITES[table](extracted_at, patient_level):
-        suite.add_expectation(expectation)
+    suite = suites.add(gx.ExpectationSuite(name=name, expectations=SUITES[table](PLACEHOLDER_BEFORE, patient_level)))
+    _BUILT[table] = (patient_level, suite)
     return suite
 
 
-def validate_frame(table: str, frame: Any, extracted_at: dt.datetime, patient_level: bool = False) -> Any:
-    """Run the table's suite over the whole frame at once (vectorised), returning GX's validation result."""
-    ctx = context()
-    name = f"canonical.{table}"
+def failed_to_run(outcome: Any) -> str | None:
+    """Why an expectation could not be evaluated, or None. GX 1.x reports it at the top of ``exception_info`` or,
+    when a metric failed, under that metric's id: a check that silently failed to run would pass every row."""
+    info = outcome.exception_info or {}
+    if info.get("raised_exception"):
+        return str(info.get("exception_message") or "an exception")
+    for value in info.values():
+        if isinstance(value, dict) and (value.get("raised_exception") or value.get("exception_traceback")):
+            return str(value.get("exception_message") or "an exception")
+    return None
+
+
+class _DuckDBDialect(str):
+    """GX's name for a dialect whose connection it must keep open (as it does for SQLite's)."""
+
+    value = "duckdb"
+
+
+@cache
+def _sql_source() -> Any:
+    """The SQL data source the canonical suites run on: DuckDB, in a scratch file of this process that holds only
+    views over a batch's staged parquet parts (no data is copied).
+
+    GX's SQL engine returns a query's rows after giving its connection back; DuckDB's driver fetches lazily, so
+    the rows would be gone. GX keeps one open connection for the dialects in ``_PERSISTED_CONNECTION_DIALECTS``
+    (SQLite, SQL Server …); DuckDB is added to them (GX is pinned; tests/test_staged_validation.py fails if a
+    release changes this)."""
+    from great_expectations.execution_engine import sqlalchemy_execution_engine as sql_engine
+
+    if "duckdb" not in sql_engine._PERSISTED_CONNECTION_DIALECTS:
+        sql_engine._PERSISTED_CONNECTION_DIALECTS = (  # type: ignore[assignment]
+            *sql_engine._PERSISTED_CONNECTION_DIALECTS, _DuckDBDialect("duckdb"))
+    folder = Path(tempfile.mkdtemp(prefix="psirf-gx-"))
+    atexit.register(shutil.rmtree, folder, True)
+    return context().data_sources.add_sql("canonical_staged", connection_string=f"duckdb:///{folder / 'views.duckdb'}")
+
+
+_VALIDATIONS = itertools.count()
+
+
+def _rows(parts: Sequence[Path]) -> int:
+    import pyarrow.parquet as pq
+
+    return max(1, sum(pq.ParquetFile(p).metadata.num_rows for p in parts))
+
+
+def validate_parts(table: str, parts: Sequence[Path], patient_level: bool = False, batch: str = "batch") -> Any:
+    """Run the table's suite once over a whole batch: its staged parquet parts, read in place by DuckDB through GX's
+    SQL engine. Returns GX's validation result; each failed expectation lists the failing rows by ``_row`` (their
+    source row numbers) in ``unexpected_index_list``."""
+    import sqlalchemy as sa
+
+    source = _sql_source()
+    n = next(_VALIDATIONS)
+    view, asset_name = f"staged_{table}_{n}", f"canonical.{table}.{n}"
+    files = ", ".join("'" + str(p).replace("'", "''") + "'" for p in parts)
+    engine = source.get_execution_engine()
+    with engine.get_connection() as conn:
+        conn.execute(sa.text(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM read_parquet([{files}], "
+                             "union_by_name = true)"))
+        conn.commit()
     try:
-        asset = ctx.data_sources.get("canonical").get_asset(name)
-    except (KeyError, LookupError, ValueError):
-        source = ctx.data_sources.add_or_update_pandas("canonical")
-        asset = source.add_dataframe_asset(name)
-    try:
-        batch_definition = asset.get_batch_definition("whole")
-    except (KeyError, LookupError, ValueError):
-        batch_definition = asset.add_batch_definition_whole_dataframe("whole")
-    batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
-    result = batch.validate(build_suite(table, extracted_at, patient_level),
-                            result_format={"result_format": "COMPLETE"})
+        asset = source.add_table_asset(asset_name, table_name=view)
+        batch_definition = asset.add_batch_definition_whole_table("whole")
+        result = batch_definition.get_batch().validate(
+            build_suite(table, patient_level),
+            # every failing row (GX's SQL engine otherwise stops at 20), by its row number only (no values)
+            result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["_row"],
+                           "partial_unexpected_count": _rows(parts), "exclude_unexpected_values": True})
+    finally:
+        with contextlib.suppress(Exception):
+            source.delete_asset(asset_name)
+        with engine.get_connection() as conn:
+            conn.execute(sa.text(f"DROP VIEW IF EXISTS {view}"))
+            conn.commit()
     from expectations.run_results import record
 
-    record(name, result, frame)  # kept for the run's Data Docs (inside a run only)
+    record(f"canonical.{table}", result, batch=batch)  # kept for the run's Data Docs (inside a run only)
     return result

@@ -52,7 +52,7 @@ def _register_suites() -> None:
             suite_for(f"raw.{entity}", raw_suites.raw_expectations([], None))
     for table in canonical_suites.SUITES:
         if f"canonical.{table}" not in names:
-            canonical_suites.build_suite(table, dt.datetime(2100, 1, 1))
+            canonical_suites.build_suite(table)
     for table in warehouse_suites.QUERIES:
         if f"warehouse.{table}" not in names:
             suite_for(f"warehouse.{table}", warehouse_suites.expectations(table))

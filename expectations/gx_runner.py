@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from expectations.canonical_suites import context
+from expectations.canonical_suites import context, failed_to_run
 from expectations.rules import describe
 
 RESULT_COLUMNS = ["layer", "suite", "rule_id", "field", "dimension", "severity", "scope", "rows_evaluated",
@@ -99,9 +99,9 @@ def rule_results(layer: str, suite: str, result: Any, rows: int) -> pd.DataFrame
     for outcome in result.results:
         config = outcome.expectation_config
         info = config.meta or {}
-        if outcome.exception_info.get("raised_exception"):
-            raise RuntimeError(f"{suite}: rule {info.get('rule_id')} failed to run: "
-                               f"{outcome.exception_info.get('exception_message')}")
+        problem = failed_to_run(outcome)
+        if problem is not None:
+            raise RuntimeError(f"{suite}: rule {info.get('rule_id')} failed to run: {problem}")
         rule = describe(str(info["rule_id"]))
         scope = info.get("scope", "row")
         if scope == "batch":

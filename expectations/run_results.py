@@ -65,13 +65,14 @@ def _redacted(result: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def record(suite: str, result: Any, frame: Any = None) -> Path | None:
-    """Write one validation result of the current run (no-op outside a run; never fails the validation)."""
+def record(suite: str, result: Any, frame: Any = None, batch: str | None = None) -> Path | None:
+    """Write one validation result of the current run (no-op outside a run; never fails the validation). The
+    batch is named by ``batch``, or by the frame's provider and batch id columns."""
     run_id = current_run()
     if run_id is None:
         return None
     try:
-        batch = _batch_of(frame)
+        batch = re.sub(r"[^A-Za-z0-9_-]+", "-", batch)[:80] if batch else _batch_of(frame)
         folder = results_dir() / run_slug(run_id)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{suite}.{batch}.{uuid.uuid4().hex[:8]}.json"

@@ -7,11 +7,14 @@ the canonical values). A row is quarantined once however many rules it fails; ev
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from expectations.canonical_suites import SUITES, validate_frame
+from expectations.canonical_suites import SUITES, failed_to_run, validate_parts
 from expectations.rules import RULES
 from psirf.errors import BatchRejected
 from transforms.canonicalise import ISSUE_COLUMNS, CanonicalBatch
@@ -46,23 +49,26 @@ class TooManyInvalid(BatchRejected):
         self.issues = issues
 
 
-def _gx_issues(table: str, frame: pd.DataFrame, extracted_at: dt.datetime,
-               source_columns: dict[str, str], patient_level: bool = False) -> pd.DataFrame:
-    result = validate_frame(table, frame.drop(columns=["_row"]), extracted_at, patient_level)
+def _gx_issues(frame: pd.DataFrame, result: Any, source_columns: dict[str, str],
+               extracted_at: dt.datetime) -> pd.DataFrame:
+    """The rows of ``frame`` (a table of one chunk, with ``_row``) that the table's suite, run over the whole batch
+    (``result``), found failing: one issue per row and failed expectation, in the suite's order."""
     parts: list[pd.DataFrame] = []
     for outcome in result.results:
         config = outcome.expectation_config
         meta = config.meta or {}
-        if outcome.exception_info.get("raised_exception"):
-            raise RuntimeError(f"validation rule {meta.get('rule_id')} failed to run: "
-                               f"{outcome.exception_info.get('exception_message')}")
+        problem = failed_to_run(outcome)
+        if problem is not None:
+            raise RuntimeError(f"validation rule {meta.get('rule_id')} failed to run: {problem}")
         if outcome.success or meta.get("rule_id") == "batch.empty":
             continue
-        index = outcome.result.get("unexpected_index_list") or []
-        if not index:
+        failing = _failing_rows(outcome.result.get("unexpected_index_list") or [])
+        if not failing:
             continue
-        column = config.kwargs.get("column") or config.kwargs.get("column_A")
-        sub = frame.loc[index]
+        sub = frame[frame["_row"].isin(failing)]
+        if sub.empty:  # the failing rows are in another chunk of the batch
+            continue
+        column = meta.get("found_column") or config.kwargs.get("column") or config.kwargs.get("column_A")
         found = sub[column].astype("string") if column and column in sub else None
         if meta["field"] in ("nhs_number", "date_of_birth"):
             found = None  # never repeat identifiers
@@ -72,13 +78,43 @@ def _gx_issues(table: str, frame: pd.DataFrame, extracted_at: dt.datetime,
             "rule_id": meta["rule_id"],
             "field": source_columns.get(meta["field"], meta["field"]),
             "found": found.to_numpy() if found is not None else None,
-            "expected": _expected(config),
+            "expected": _expected(config, extracted_at),
         }))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=ISSUE_COLUMNS)
 
 
-def _expected(config: object) -> str:
+def _failing_rows(index_list: list[dict[str, Any]]) -> set[int]:
+    """The ``_row`` values GX lists: one dict per row, or (values excluded) one dict of lists."""
+    rows: set[int] = set()
+    for entry in index_list:
+        value = entry["_row"]
+        rows.update(int(v) for v in value) if isinstance(value, list) else rows.add(int(value))
+    return rows
+
+
+def validate_tables(tables: dict[str, list[Path]], patient_level: bool, batch: str = "batch") -> dict[str, Any]:
+    """The canonical suites, once per table over a whole batch's staged parts (:func:`validate_parts`): the
+    results :func:`validate` sorts into each chunk's issues."""
+    return {table: validate_parts(table, parts, patient_level, batch)
+            for table, parts in tables.items() if table in SUITES and parts}
+
+
+def _validate_in_place(batch: CanonicalBatch) -> dict[str, Any]:
+    """A batch held whole in memory (``psirf check``) is staged to a scratch folder and validated the same way."""
+    with tempfile.TemporaryDirectory(prefix="psirf-check-") as scratch:
+        parts: dict[str, list[Path]] = {}
+        for table, frame in batch.tables.items():
+            if len(frame) and table in SUITES:
+                path = Path(scratch) / f"{table}.parquet"
+                frame.drop(columns=_helpers(frame, keep=("_row", "_event_type"))).to_parquet(path, index=False)
+                parts[table] = [path]
+        return validate_tables(parts, batch.patient_level)
+
+
+def _expected(config: object, extracted_at: dt.datetime) -> str:
     kwargs = getattr(config, "kwargs", {})
+    if (getattr(config, "meta", None) or {}).get("rule_id") == "date.in_future":
+        return f"on or before {extracted_at:%Y-%m-%d} (the extraction date)"
     if "value_set" in kwargs:
         return "one of: " + ", ".join(map(str, kwargs["value_set"]))
     if "column_B" in kwargs:
@@ -121,14 +157,17 @@ def most_common_problems(issues: pd.DataFrame, n: int = 3) -> list[tuple[str, in
 
 
 def validate(batch: CanonicalBatch, extracted_at: dt.datetime, max_invalid_share: float,
-             source_file: str) -> ValidatedBatch:
-    """Apply the canonical suites; reject the whole batch when too large a share of rows is invalid."""
+             source_file: str, suite_results: dict[str, Any] | None = None) -> ValidatedBatch:
+    """Apply the canonical suites; reject the whole batch when too large a share of rows is invalid.
+
+    ``suite_results``: the suites' results over the whole batch this part of a file belongs to
+    (:func:`validate_tables`); without them the batch is validated on its own."""
+    if suite_results is None:
+        suite_results = _validate_in_place(batch)
     found = [batch.issues]
     for table, frame in batch.tables.items():
-        if len(frame) and table in SUITES:
-            found.append(_gx_issues(table, frame.drop(columns=_helpers(frame, keep="_row")), extracted_at,
-                                    batch.source_columns,
-                                    batch.patient_level))
+        if len(frame) and table in suite_results:
+            found.append(_gx_issues(frame, suite_results[table], batch.source_columns, extracted_at))
     issues = pd.concat([f for f in found if len(f)], ignore_index=True) if any(len(f) for f in found) \
         else batch.issues
     if len(issues):
@@ -159,9 +198,10 @@ def validate(batch: CanonicalBatch, extracted_at: dt.datetime, max_invalid_share
                           notes=notes.drop_duplicates(subset=["source_record_id", "rule_id"]).reset_index(drop=True))
 
 
-def _helpers(frame: pd.DataFrame, keep: str | None = None) -> list[str]:
+def _helpers(frame: pd.DataFrame, keep: str | tuple[str, ...] = ()) -> list[str]:
     """Helper columns (named ``_…``) that travel with canonical frames but are not loaded."""
-    return [c for c in frame.columns if c.startswith("_") and c != keep]
+    kept = (keep,) if isinstance(keep, str) else keep
+    return [c for c in frame.columns if c.startswith("_") and c not in kept]
 
 
 def _hold_back_whole_records(batch: CanonicalBatch, issues: pd.DataFrame) -> tuple[pd.DataFrame, set[str]]:

@@ -30,16 +30,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from connectors.base import RawBatch, RawSpec, RawSummary, SourceFamily
 from expectations.dq_checks import Assessment, chunk_findings, combine, known_organisations, note_issues
 from expectations.gx_runner import RESULT_COLUMNS
-from expectations.validate import check_invalid_share, validate
+from expectations.validate import check_invalid_share, validate, validate_tables
 from psirf import settings
 from psirf.errors import BatchRejected
 from psirf.registry import Provider, family
 from transforms import normalise
-from transforms.canonicalise import BatchContext, canonicalise
+from transforms.canonicalise import BatchContext, CanonicalBatch, canonicalise
 from transforms.profile import MappingProfile
 
 PARTS = "parts"
@@ -65,7 +66,6 @@ class ChunkResult:
     rows_in: int
     duplicates: int
     quarantined: int
-    raw_rows: int  # rows as read (the raw layer's row count), malformed ones excluded
     results: pd.DataFrame
     row_issues: pd.DataFrame
     issues: pd.DataFrame
@@ -197,10 +197,15 @@ class ChunkedBatch:
         batch rejected as a whole.
 
         Rows that repeat an earlier row are dropped as they come (the first copy was kept); a record id sent again
-        with different content is a conflict for every row with that id, so a chunk staged before the id came back
-        is staged again at the end, with the conflict known (only then is the file read a second time, and only
-        those chunks are transformed again)."""
+        with different content is a conflict for every row with that id, so a chunk transformed before the id came
+        back is transformed again at the end, with the conflict known (only then is the file read a second time,
+        and only those chunks). Each chunk's canonical tables are staged as they are made; the canonical suites
+        then run once per table over the whole batch (GX on DuckDB over the staged parts,
+        :func:`expectations.validate.validate_tables`), and each chunk is split into what loads and what is
+        quarantined with the batch's results."""
         shutil.rmtree(parts_dir(self.work), ignore_errors=True)
+        shutil.rmtree(self._pre, ignore_errors=True)
+        transformed: dict[int, CanonicalBatch] = {}
         results: dict[int, ChunkResult] = {}
         encoding: str | None = None
         state = _State()
@@ -212,7 +217,7 @@ class ChunkedBatch:
                 encoding = raw.encoding
                 self._scan(i, raw, state)
                 try:
-                    results[i] = self._stage(i, _drop_rows(raw, state.dropped[i]), len(raw.frame), state)
+                    transformed[i] = self._transform(i, _drop_rows(raw, state.dropped[i]), len(raw.frame), state)
                 except BatchRejected:
                     for rest in chunks:  # the raw layer is still checked over the whole file
                         summary.add(rest)
@@ -222,7 +227,13 @@ class ChunkedBatch:
             if state.redo:
                 for i, raw in enumerate(self._chunks()):
                     if i in state.redo:
-                        results[i] = self._stage(i, _drop_rows(raw, state.dropped[i]), len(raw.frame), state)
+                        transformed[i] = self._transform(i, _drop_rows(raw, state.dropped[i]), len(raw.frame),
+                                                         state)
+            suite_results = validate_tables(self._staged_canonical(transformed),
+                                            any(c.patient_level for c in transformed.values()),
+                                            f"{self.provider.ods_code}_{self.ctx.batch_id}")
+            for i in sorted(transformed):
+                results[i] = self._validate(i, transformed.pop(i), suite_results)
             rows_in = sum(r.rows_in for r in results.values())
             quarantined = sum(r.quarantined for r in results.values())
             issues = [r.issues for r in results.values() if len(r.issues)]
@@ -232,6 +243,8 @@ class ChunkedBatch:
         except BatchRejected:
             shutil.rmtree(parts_dir(self.work), ignore_errors=True)
             raise
+        finally:
+            shutil.rmtree(self._pre, ignore_errors=True)
         ordered = [results[i] for i in sorted(results)]
         assessment = combine(self.raw_results(), [r.results for r in ordered],
                              [self.raw_notes(), *(r.row_issues for r in ordered)])
@@ -239,15 +252,39 @@ class ChunkedBatch:
                            schema_drift=next((r.schema_drift for r in ordered if r.schema_drift), None),
                            encoding=encoding, assessment=assessment)
 
-    def _stage(self, i: int, raw: RawBatch, rows_read: int, state: _State) -> ChunkResult:
+    @property
+    def _pre(self) -> Path:
+        """Where each chunk's canonical tables wait for the batch's validation (helper columns included)."""
+        return self.work / "canonical"
+
+    def _transform(self, i: int, raw: RawBatch, rows_read: int, state: _State) -> CanonicalBatch:
+        """Chunk ``i`` mapped to the canonical tables, which are written to disk; the batch returned holds the
+        rest (issues, row groups, counts) and the tables' names, in order, with no rows."""
         cross_duplicates = rows_read - len(raw.frame)
         ids = set(_record_ids(raw, self.id_column))
         canonical = canonicalise(raw, self.profile, self.entity, self.ctx, frozenset(ids & state.conflicted))
         extra = cross_duplicates + (self.repeated if i == 0 else 0)  # REST: records served twice across pages
         canonical.rows_in += extra
         canonical.duplicates += extra
-        validated = validate(canonical, self.ctx.extracted_at, 1.0, self.source_file)  # the share: whole batch
         name = f"part-{i:05d}.parquet"
+        for table, frame in canonical.tables.items():
+            folder = self._pre / table
+            folder.mkdir(parents=True, exist_ok=True)
+            frame.to_parquet(folder / name, index=False)
+            canonical.tables[table] = frame.iloc[0:0]
+        return canonical
+
+    def _staged_canonical(self, transformed: dict[int, CanonicalBatch]) -> dict[str, list[Path]]:
+        """Every table's staged parts that hold rows, in chunk order."""
+        tables = dict.fromkeys(name for c in transformed.values() for name in c.tables)
+        return {table: [p for p in sorted((self._pre / table).glob("part-*.parquet"))
+                        if pq.ParquetFile(p).metadata.num_rows] for table in tables}
+
+    def _validate(self, i: int, canonical: CanonicalBatch, suite_results: dict[str, object]) -> ChunkResult:
+        name = f"part-{i:05d}.parquet"
+        canonical.tables = {table: pd.read_parquet(self._pre / table / name) for table in canonical.tables}
+        validated = validate(canonical, self.ctx.extracted_at, 1.0, self.source_file,  # the share: whole batch
+                             suite_results)
         for table, frame in validated.tables.items():
             _write(self.work, table, name, frame)
         if validated.deletions is not None and len(validated.deletions):
@@ -255,7 +292,7 @@ class ChunkedBatch:
         _write(self.work, "quarantine", name, self.quarantine_rows(validated.issues))
         found, row_issues = chunk_findings(validated, self.profile, self.ctx.extracted_at, self.known_orgs)
         return ChunkResult(rows_in=validated.rows_in, duplicates=validated.duplicates,
-                           quarantined=validated.quarantined, raw_rows=rows_read, results=found,
+                           quarantined=validated.quarantined, results=found,
                            row_issues=row_issues, issues=validated.issues, schema_drift=validated.schema_drift)
 
 
