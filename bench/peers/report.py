@@ -114,7 +114,8 @@ def ratios(runs: list[dict[str, Any]], engines: list[str]) -> dict[str, Any]:
 # --- markdown --------------------------------------------------------------------------------------------------
 
 DOES = [  # what each contender does: pipeline, dlt arrow, dlt dict, pandas, pandas + GX, raw
-    ("files loaded", ["the ten CSV exports and the LFPSE NDJSON file (every record, one row per patient)",
+    ("files loaded", ["the ten CSV exports and the LFPSE NDJSON file (FHIR flattened to a row per patient; "
+                      "malformed lines quarantined)",
                       "the ten CSV exports (pyarrow's JSON reader stops at the LFPSE file's malformed line and "
                       "cannot skip it)", "the ten CSV exports and the LFPSE NDJSON file (parsed lines; "
                       "malformed ones skipped; nested values as JSON)", "the ten CSV exports (nested FHIR "
@@ -169,7 +170,9 @@ def render(results: dict[str, Any]) -> str:
              "for the pipeline, the child's start-up: imports, migrations, dbt's profile). The pipeline is run "
              "exactly as `make bench` runs it (`bench.run --child pipeline`, without the nightly delta): "
              "*extract → load* is its extract, transform + validate and load stages; *extract → marts* adds the "
-             "dbt build of the marts with its tests. Peak memory is the child's `ru_maxrss`. "
+             "dbt build of the marts with its tests. Peak memory is the child's `ru_maxrss`. *Rows loaded* "
+             "are the rows in the destination's tables after the run (the pipeline: canonical rows loaded; rows "
+             "it quarantines or drops as duplicates are not counted). "
              f"⚠: the rounds lie more than {SPREAD:.0%} from the median.", "",
              "### What each contender does and does not do", "",
              "| | " + " | ".join(LABELS[c] for c in CONTENDERS) + " |", "|---|" + "---|" * len(CONTENDERS)]
