@@ -10,7 +10,8 @@ larger of itself and its own children, so a worker pool counts).
 
 Contenders (what each does and does not do is in docs/benchmarks.md):
 
-* ``dlt_arrow``: each CSV read by ``pyarrow.csv.read_csv`` (types inferred by pyarrow) into one Arrow table,
+* ``dlt_arrow``: each CSV read by ``pyarrow.csv.read_csv`` (types inferred by pyarrow; ``newlines_in_values``,
+  as narratives span lines) into one Arrow table,
   rows without a record id dropped (a merge key cannot be null), every file a dlt resource with
   ``write_disposition="merge"`` and the record id as ``primary_key``, all in one ``pipeline.run``.
 * ``dlt_dict``: the same, with rows as Python dicts from ``csv.DictReader`` (all strings) yielded in pages of
@@ -103,7 +104,8 @@ def dlt_arrow(spec: dict[str, Any], m: dict[str, Any]) -> dict[str, Any]:
 
     def table(f: dict[str, Any]) -> Any:
         encoding = "utf8" if f["encoding"] == "utf-8-sig" else f["encoding"]  # Arrow skips a UTF-8 BOM
-        t = pacsv.read_csv(f["path"], read_options=pacsv.ReadOptions(encoding=encoding))
+        t = pacsv.read_csv(f["path"], read_options=pacsv.ReadOptions(encoding=encoding),
+                           parse_options=pacsv.ParseOptions(newlines_in_values=True))  # narratives span lines
         key = t[f["primary_key"]]
         keep = pc.is_valid(key)
         if pa.types.is_string(key.type) or pa.types.is_large_string(key.type):
