@@ -165,7 +165,8 @@ def render(results: dict[str, Any]) -> str:
              f"{results['rounds']} interleaved rounds, each contender once per engine and round in a rotating order "
              "(`bench.peers.report.schedule`), each run a fresh child process on a fresh DuckDB file or PostgreSQL "
              "database. Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(meta.get("versions", {}).items()))
-             + ".", "",
+             + "." + (" Machine load (5-minute load average, start / end): {:.1f} / {:.1f}.".format(
+                 *meta["load_average"]) if meta.get("load_average") else ""), "",
              "*Work* is the contender's loading, from the files to committed rows; *import* is apart (its libraries; "
              "for the pipeline, the child's start-up: imports, migrations, dbt's profile). The pipeline is run "
              "exactly as `make bench` runs it (`bench.run --child pipeline`, without the nightly delta): "
@@ -220,9 +221,16 @@ def render(results: dict[str, Any]) -> str:
         target(f"pipeline ({label}) at least 3× faster than dlt dict merge", f"{key}/dlt_dict",
                lambda x: x <= 1 / 3)
     target("load stage within 2× of the raw limit", "load/raw", lambda x: x <= 2)
-    raw = json.dumps(results, indent=1).replace("-->", "--\\u003e")  # an error text cannot end the comment
+    raw = dump(results).replace("-->", "--\\u003e")  # an error text cannot end the comment
     lines += ["", f"<!-- bench-peers-results\n{raw}\n-->", END]
     return "\n".join(lines) + "\n"
+
+
+def dump(results: dict[str, Any]) -> str:
+    """The results as JSON, a line per run."""
+    head = json.dumps({k: v for k, v in results.items() if k != "runs"}, ensure_ascii=False)
+    runs = ",\n".join(json.dumps(r, ensure_ascii=False) for r in results.get("runs", []))
+    return head[:-1] + (", " if head != "{}" else "") + '"runs": [\n' + runs + "\n]}"
 
 
 def extract_block(text: str) -> str | None:

@@ -178,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     files = feed_files(feed)
     csv_rows = sum(_count_rows(f) for f in files if f["kind"] == "csv")
     ndjson_lines = sum(_count_lines(f["path"]) for f in files if f["kind"] == "ndjson")
+    load_before = os.getloadavg()[1]
     started = time.perf_counter()
     runs: list[dict[str, Any]] = []
     plan = report.schedule(contenders, engines, args.rounds)
@@ -202,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
                "meta": {"files": f"{sum(f['kind'] == 'csv' for f in files)} CSV files holding {csv_rows:,} "
                                  f"rows and {sum(f['kind'] == 'ndjson' for f in files)} LFPSE NDJSON file of "
                                  f"{ndjson_lines:,} lines",
+                        "load_average": [load_before, os.getloadavg()[1]],  # 5-minute, start and end
                         "versions": versions(args.peers_python) if args.peers_python.exists() else {}}}
     text = args.out.read_text() if args.out.exists() else "# Benchmarks\n"
     args.out.parent.mkdir(parents=True, exist_ok=True)
