@@ -9,7 +9,7 @@ export AIRFLOW_HOME ?= $(PSIRF_HOME)/airflow
 
 TYPED := psirf connectors transforms expectations warehouse reports dags demo
 
-.PHONY: help venv run ui distributed test lint typecheck demo-feeds lock clean bench
+.PHONY: help venv run ui distributed test lint typecheck demo-feeds lock clean bench bench-peers lock-peers
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -49,6 +49,20 @@ BENCH_ROWS ?= 100000
 bench: $(STAMP) ## Benchmark the pipeline stage by stage on DuckDB and PostgreSQL -> docs/benchmarks.md (BENCH_ROWS=1000000)
 	bash scripts/ensure_postgres.sh
 	$(BIN)/python -m bench.run --rows $(BENCH_ROWS)
+
+PEERS_VENV := .venv-peers
+PEERS_STAMP := $(PEERS_VENV)/.installed
+$(PEERS_STAMP): bench/peers/requirements.txt $(STAMP)
+	test -x $(PEERS_VENV)/bin/python || $(PY) -m venv $(PEERS_VENV)
+	$(BIN)/uv pip install --quiet --python $(PEERS_VENV)/bin/python -r bench/peers/requirements.txt
+	touch $(PEERS_STAMP)
+
+bench-peers: $(PEERS_STAMP) ## The pipeline against dlt, pandas to_sql and raw bulk loads, interleaved, both engines -> docs/benchmarks.md (BENCH_ROWS=20000)
+	bash scripts/ensure_postgres.sh
+	$(BIN)/python -m bench.peers.run --rows $(BENCH_ROWS) --peers-python $(PEERS_VENV)/bin/python
+
+lock-peers: $(STAMP) ## Re-resolve bench/peers/requirements.txt (dlt 1.31 and the peers, constrained to requirements.lock)
+	$(BIN)/uv pip compile --python-version 3.11 bench/peers/requirements.in -c requirements.lock --override requirements-overrides.txt -o bench/peers/requirements.txt --no-header
 
 lock: ## Re-resolve requirements.lock from the direct pins in pyproject.toml
 	$(BIN)/uv pip compile --python-version 3.11 pyproject.toml --extra dev --override requirements-overrides.txt -o requirements.lock --no-header

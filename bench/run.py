@@ -43,6 +43,7 @@ PG_ADMIN = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "po
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/{dbname}"
 KEY = "BENCH-ONLY-pseudonymisation-key-not-for-real-data-0123456789"
 RESULTS_RE = re.compile(r"<!-- bench-results\n(.*?)\n-->", re.S)
+PEERS_RE = re.compile(r"<!-- bench-peers:start -->.*?<!-- bench-peers:end -->\n?", re.S)  # make bench-peers
 
 
 def peak_mib() -> float:
@@ -139,6 +140,10 @@ def child_pipeline(url: str, home: Path, delta: int) -> dict[str, Any]:
     full_wall = time.perf_counter() - wall
     full_peak = peak_mib()
     full = dict(timers.seconds)
+    if delta <= 0:  # the full load only (bench.peers runs it so)
+        engine.dispose()
+        return {"seconds": full, "delta_seconds": {}, "counts": dict(counts), "wall": full_wall, "delta_wall": 0.0,
+                "peak_mib_full": full_peak, "peak_mib": full_peak, "marts_nodes": marts.get("counts")}
     # the nightly delta: changed records in new export files, through the same stages, then an incremental refresh
     generate_delta(home, delta)
     timers.seconds.clear()
@@ -456,6 +461,12 @@ def run_engine(engine_name: str, feed: Path, work: Path, delta: int) -> dict[str
     return result
 
 
+def write_report(out: Path, text: str) -> None:
+    """Write ``text`` to ``out``, keeping the ``make bench-peers`` block (bench/peers) of the old file unchanged."""
+    kept = PEERS_RE.search(out.read_text()) if out.exists() else None
+    out.write_text(text + ("\n" + kept.group(0) if kept else ""))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run")
     parser.add_argument("--rows", type=int, default=100_000, help="incidents in the full feed (five providers)")
@@ -471,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.render_only:
         results = json.loads(RESULTS_RE.search(args.out.read_text()).group(1))  # type: ignore[union-attr]
-        args.out.write_text(render(results) + f"\n<!-- bench-results\n{json.dumps(results, indent=1)}\n-->\n")
+        write_report(args.out, render(results) + f"\n<!-- bench-results\n{json.dumps(results, indent=1)}\n-->\n")
         return 0
     if args.child:
         result = (child_pipeline(args.url, args.home, args.delta) if args.child == "pipeline"
@@ -505,7 +516,7 @@ def main(argv: list[str] | None = None) -> int:
         entry["runs"] = {**{k: v for k, v in earlier.items() if k not in runs}, **runs}
     results[str(args.rows)] = entry
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(render(results) + f"\n<!-- bench-results\n{json.dumps(results, indent=1)}\n-->\n")
+    write_report(args.out, render(results) + f"\n<!-- bench-results\n{json.dumps(results, indent=1)}\n-->\n")
     print(f"[bench] wrote {args.out}")
     return 0
 
