@@ -218,29 +218,13 @@ def _stage(conn: Connection, table: sa.Table, frame: pd.DataFrame) -> str:
     return staging
 
 
-_COPY_NULL = "\\N\x1e"
-"""COPY's NULL marker: never a real value (ends in a control character), so '' stays an empty string."""
-
-
-def _csv_text(frame: pd.DataFrame) -> str:
-    """The frame as CSV text for ``COPY (FORMAT csv, NULL _COPY_NULL)``, written by pandas' C writer.
-
-    (Arrow's CSV writer, about twice as fast, was tried and wrote NUL bytes for some sliced string columns.)"""
-    return frame.to_csv(index=False, header=False, na_rep=_COPY_NULL, lineterminator="\n")
-
-
 def _copy(conn: Connection, staging: str, frame: pd.DataFrame) -> None:
-    """PostgreSQL bulk path: the frame as one CSV text streamed through ``COPY``.
+    """PostgreSQL bulk path for a frame: as Arrow, through the same ``COPY`` as the parts (:func:`_copy_table`)."""
+    import pyarrow as pa
 
-    COPY parses each value as the column's type, like a CAST; missing values of every kind become NULL.
-    """
     if frame.empty:
         return
-    column_list = ", ".join(_q(conn, c) for c in frame.columns)
-    raw = conn.connection.driver_connection
-    with raw.cursor() as cursor, cursor.copy(  # type: ignore[union-attr]
-            f"COPY {staging} ({column_list}) FROM STDIN (FORMAT csv, NULL '{_COPY_NULL}')") as copy:
-        copy.write(_csv_text(frame))
+    _copy_table(conn, staging, pa.Table.from_pandas(frame, preserve_index=False))
 
 
 def _as_dates(frame: pd.DataFrame, table: sa.Table) -> pd.DataFrame:
@@ -253,39 +237,88 @@ def _as_dates(frame: pd.DataFrame, table: sa.Table) -> pd.DataFrame:
 
 
 def _stage_parts(conn: Connection, table: sa.Table, parts: Sequence[Path]) -> str:
-    """Bulk-load a batch's parquet parts into ``stg_<table>``, one part in memory at a time at most.
+    """Bulk-load a batch's parquet parts into ``stg_<table>`` with the warehouse's column types, then check them
+    (NOT NULL, VARCHAR lengths, duplicate keys) in one query: :func:`_prepare`'s checks, as SQL.
 
-    DuckDB reads the files natively: the staging relation is a view over ``read_parquet`` with the casts to the
-    warehouse types, so the batch is never copied into memory (a temporary table would hold it all; DuckDB keeps
-    those in memory), and the checks :func:`_prepare` makes run as SQL over it. PostgreSQL gets each part checked by
-    :func:`_prepare` and streamed through COPY into a temporary table.
+    DuckDB reads the files natively (``read_parquet``, cast to the warehouse types) into a temporary table once,
+    so counting, inserting and updating read it from memory, not the files again. PostgreSQL gets each part as
+    Arrow, written as CSV by Arrow's writer and streamed through ``COPY`` into a temporary table (never WAL-logged):
+    no pandas and no Python per value on the way.
     """
     columns = _columns(table)
+    if parts:
+        names = _parquet_columns(parts[0])
+        missing = [c for c in columns if c not in names]
+        unexpected = [c for c in names if c not in columns]
+        if missing or unexpected:
+            raise LoadError(f"frame for {table.name} does not match the table: missing {missing}, "
+                            f"unexpected {unexpected}")
+    staging = f"stg_{table.name}"
+    column_list = ", ".join(_q(conn, c) for c in columns)
     if is_duckdb(conn):
-        staging = f"stg_{table.name}"
-        column_list = ", ".join(_q(conn, c) for c in columns)
         if not parts:
             conn.exec_driver_sql(f"CREATE OR REPLACE TEMP TABLE {staging} AS SELECT {column_list} "
                                  f"FROM {_q(conn, table.name)} LIMIT 0")
         else:
-            names = _parquet_columns(parts[0])
-            missing = [c for c in columns if c not in names]
-            unexpected = [c for c in names if c not in columns]
-            if missing or unexpected:
-                raise LoadError(f"frame for {table.name} does not match the table: missing {missing}, "
-                                f"unexpected {unexpected}")
             files = ", ".join("'" + str(p).replace("'", "''") + "'" for p in parts)
-            source = f"read_parquet([{files}], union_by_name = true)"
             casts = ", ".join(f"CAST({_q(conn, c)} AS {table.c[c].type.compile(dialect=conn.dialect)}) AS {_q(conn, c)}"
                               for c in columns)
-            conn.exec_driver_sql(f"CREATE OR REPLACE TEMP VIEW {staging} AS SELECT {casts} FROM {source}")
+            conn.exec_driver_sql(f"CREATE OR REPLACE TEMP TABLE {staging} AS SELECT {casts} "
+                                 f"FROM read_parquet([{files}], union_by_name = true)")
         _check_staged(conn, table, staging)
         return staging
-    staging = _stage(conn, table, pd.DataFrame({c: pd.Series(dtype="string") for c in columns}))
+    conn.exec_driver_sql(f"CREATE TEMP TABLE {staging} (LIKE {_q(conn, table.name)} INCLUDING DEFAULTS) "
+                         "ON COMMIT DROP")
+    drop = ", ".join(f"DROP COLUMN {_q(conn, c.name)}" for c in table.columns if c.name not in columns)
+    if drop:
+        conn.exec_driver_sql(f"ALTER TABLE {staging} {drop}")
     for part in parts:
-        _copy(conn, staging, _prepare(_as_dates(pd.read_parquet(part), table), table))
-    _check_staged(conn, table, staging, keys_only=True)
+        _copy_arrow(conn, staging, table, part)
+    _check_staged(conn, table, staging)
     return staging
+
+
+def _copy_arrow(conn: Connection, staging: str, table: sa.Table, part: Path) -> None:
+    """One parquet part into a PostgreSQL staging table through ``COPY … (FORMAT csv)``, written by Arrow.
+
+    Arrow quotes every string and leaves a NULL unquoted and empty, which is exactly how PostgreSQL's CSV format
+    tells an empty string from NULL. Dates kept as midnight timestamps become DATE values; timestamps are written to
+    the microsecond PostgreSQL stores."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    data = pq.read_table(part, columns=_columns(table))
+    dates = {c.name for c in table.columns if isinstance(c.type, sa.Date)}
+    converted = []
+    for name, column in zip(data.column_names, data.columns, strict=True):
+        if name in dates and pa.types.is_timestamp(column.type):
+            column = column.cast(pa.date32())
+        converted.append(column)
+    _copy_table(conn, staging, pa.Table.from_arrays(converted, names=data.column_names))
+
+
+def _copy_table(conn: Connection, staging: str, data: Any) -> None:
+    """An Arrow table into a PostgreSQL table through ``COPY … (FORMAT csv)``."""
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    if not data.num_rows:
+        return
+    converted = []
+    for column in data.columns:
+        if pa.types.is_timestamp(column.type):
+            column = column.cast(pa.timestamp("us", tz=column.type.tz), safe=False)
+        elif pa.types.is_large_string(column.type) or pa.types.is_string_view(column.type):
+            column = column.cast(pa.string())
+        converted.append(column.combine_chunks())  # contiguous: the CSV writer never sees a sliced string array
+    data = pa.Table.from_arrays(converted, names=data.column_names)
+    buffer = pa.BufferOutputStream()
+    pa_csv.write_csv(data, buffer, write_options=pa_csv.WriteOptions(include_header=False, quoting_style="needed"))
+    column_list = ", ".join(_q(conn, c) for c in data.column_names)
+    raw = conn.connection.driver_connection
+    with raw.cursor() as cursor, cursor.copy(  # type: ignore[union-attr]
+            f"COPY {staging} ({column_list}) FROM STDIN (FORMAT csv)") as copy:
+        copy.write(buffer.getvalue().to_pybytes())
 
 
 def _parquet_columns(path: Path) -> list[str]:
@@ -373,11 +406,29 @@ def _count_changes(conn: Connection, table: sa.Table, staging: str) -> _Counts:
 
 
 def _merge_table(conn: Connection, table: sa.Table, staging: str, now: dt.datetime) -> None:
-    """One set-based upsert: new keys are inserted, changed rows updated (keeping ``loaded_at``), the rest untouched."""
+    """One set-based upsert: new keys are inserted, changed rows updated (keeping ``loaded_at``), the rest untouched.
+
+    PostgreSQL takes ``INSERT … ON CONFLICT DO UPDATE``. DuckDB's ``ON CONFLICT`` probes the primary-key index for
+    every row and again for each conflict; there the new keys (an anti-join) are a plain insert and the changed
+    rows one ``UPDATE … FROM``, so the index is probed once per row."""
     target = _q(conn, table.name)
     keys = [c.name for c in table.primary_key.columns]
     columns = _columns(table)
     column_list = ", ".join(_q(conn, c) for c in columns)
+    newer = f"NOT COALESCE({_older(table, 's', target)}, FALSE)"
+    if is_duckdb(conn):
+        join = " AND ".join(f"s.{_q(conn, k)} = {target}.{_q(conn, k)}" for k in keys)
+        conn.execute(sa.text(
+            f"""INSERT INTO {target} ({column_list}, loaded_at, updated_at)
+                SELECT {", ".join("s." + _q(conn, c) for c in columns)}, CAST(:now AS TIMESTAMP),
+                       CAST(:now AS TIMESTAMP)
+                FROM {staging} s WHERE NOT EXISTS (SELECT 1 FROM {target} WHERE {join})"""), {"now": now})
+        assignments = ", ".join(f"{_q(conn, c)} = s.{_q(conn, c)}" for c in columns if c not in keys)
+        conn.execute(sa.text(
+            f"""UPDATE {target} SET {assignments}, updated_at = CAST(:now AS TIMESTAMP)
+                FROM {staging} s
+                WHERE {join} AND {target}.row_hash <> s.row_hash AND {newer}"""), {"now": now})
+        return
     assignments = ", ".join(f"{_q(conn, c)} = excluded.{_q(conn, c)}" for c in columns if c not in keys)
     conn.execute(
         sa.text(
