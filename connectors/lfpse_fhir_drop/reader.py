@@ -35,6 +35,7 @@ Decisions (see also ``config/profiles/lfpse_fhir_v5.toml``):
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 from collections.abc import Iterator
@@ -559,8 +560,14 @@ def _extensions(holder: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _url_is(url: object, name: str, version: int) -> bool:
-    m = _EXTENSION_URL.search(str(url))
-    return m is not None and m.group(1) == name and int(m.group(2)) == version
+    return _parsed_url(str(url)) == (name, version)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed_url(url: str) -> tuple[str, int] | None:
+    """An extension url's name and taxonomy version (an export repeats a few hundred urls millions of times)."""
+    m = _EXTENSION_URL.search(url)
+    return (m.group(1), int(m.group(2))) if m is not None else None
 
 
 def _nested(holders: list[dict[str, Any]], field: _Field, version: int, label: str) -> list[dict[str, Any]]:
@@ -576,7 +583,7 @@ def _nested(holders: list[dict[str, Any]], field: _Field, version: int, label: s
 
 def _sub_url(url: object) -> str:
     """Nested urls are plain names (``PatientSequence``); a full url ending in ``/PatientSequence`` also counts."""
-    return str(url).rsplit("/", 1)[-1]
+    return url.rsplit("/", 1)[-1] if isinstance(url, str) and "/" in url else str(url)
 
 
 def _value(nested: list[dict[str, Any]], field: _Field, label: str) -> str:
