@@ -215,8 +215,8 @@ class _DuckDBDialect(str):
 
 @cache
 def _sql_source() -> Any:
-    """The SQL data source the canonical suites run on: DuckDB, in a scratch file of this process that holds only
-    views over a batch's staged parquet parts (no data is copied).
+    """The SQL data source the canonical suites run on: DuckDB, reading a batch's staged parquet parts in place
+    (``read_parquet`` in the asset's query; nothing is copied), through a scratch database file of this process.
 
     GX's SQL engine returns a query's rows after giving its connection back; DuckDB's driver fetches lazily, so
     the rows would be gone. GX keeps one open connection for the dialects in ``_PERSISTED_CONNECTION_DIALECTS``
@@ -245,19 +245,12 @@ def validate_parts(table: str, parts: Sequence[Path], patient_level: bool = Fals
     """Run the table's suite once over a whole batch: its staged parquet parts, read in place by DuckDB through GX's
     SQL engine. Returns GX's validation result; each failed expectation lists the failing rows by ``_row`` (their
     source row numbers) in ``unexpected_index_list``."""
-    import sqlalchemy as sa
 
     source = _sql_source()
-    n = next(_VALIDATIONS)
-    view, asset_name = f"staged_{table}_{n}", f"canonical.{table}.{n}"
+    asset_name = f"canonical.{table}.{next(_VALIDATIONS)}"
     files = ", ".join("'" + str(p).replace("'", "''") + "'" for p in parts)
-    engine = source.get_execution_engine()
-    with engine.get_connection() as conn:
-        conn.execute(sa.text(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM read_parquet([{files}], "
-                             "union_by_name = true)"))
-        conn.commit()
     try:
-        asset = source.add_table_asset(asset_name, table_name=view)
+        asset = source.add_query_asset(asset_name, query=f"SELECT * FROM read_parquet([{files}], union_by_name = true)")
         batch_definition = asset.add_batch_definition_whole_table("whole")
         result = batch_definition.get_batch().validate(
             build_suite(table, patient_level),
@@ -267,9 +260,6 @@ def validate_parts(table: str, parts: Sequence[Path], patient_level: bool = Fals
     finally:
         with contextlib.suppress(Exception):
             source.delete_asset(asset_name)
-        with engine.get_connection() as conn:
-            conn.execute(sa.text(f"DROP VIEW IF EXISTS {view}"))
-            conn.commit()
     from expectations.run_results import record
 
     record(f"canonical.{table}", result, batch=batch)  # kept for the run's Data Docs (inside a run only)
