@@ -47,8 +47,16 @@ RESULTS_RE = re.compile(r"<!-- bench-results\n(.*?)\n-->", re.S)
 PEERS_RE = re.compile(r"<!-- bench-peers:start -->.*?<!-- bench-peers:end -->\n?", re.S)  # make bench-peers
 
 
-def peak_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+def peak_mib(pool: Any = None) -> float:
+    """This process's peak resident memory plus each transforming worker's (``pool``): an upper bound of the
+    memory the run held at once (the peaks need not coincide). Linux: ``ru_maxrss`` and ``VmHWM``, in KiB."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    workers = 0
+    for pid in getattr(pool, "_processes", None) or {}:
+        with contextlib.suppress(OSError):
+            status = Path(f"/proc/{pid}/status").read_text()
+            workers += int(re.search(r"VmHWM:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
+    return (own + workers) / 1024
 
 
 # --- child: the pipeline ---------------------------------------------------------------------------------------
@@ -92,26 +100,90 @@ class Timers:
         setattr(module, attr, timed)
 
 
-def _run_batches(ods_list: list[str], engine: Any, timers: Timers, prefix: str, keep: Path | None,
-                 counts: dict[str, int]) -> None:
-    from psirf.pipeline import extract_provider, load_processed, process_batch
+TIMINGS_ENV = "PSIRF_BENCH_TIMINGS"
+"""Folder where each transforming worker process writes its stage timings (one JSON file per process)."""
 
-    key = KEY.encode()
-    for ods in ods_list:
+
+def _stage_timers() -> Timers:
+    """Timers around the functions the transform calls, in whichever process transforms (the bench's own, or a
+    worker of :func:`psirf.parallel.run_providers`)."""
+    import psirf.chunked as chunked
+    from connectors.registry import FAMILIES
+
+    timers = Timers()
+    for family in FAMILIES.values():  # every family's reader, timed as "read"
+        timers.wrap_iter(family, "iter_chunks", "read")
+    timers.wrap(chunked, "canonicalise", "canonicalise")
+    timers.wrap(chunked, "validate_tables", "validate")  # the GX suites, once per batch and table
+    timers.wrap(chunked, "validate", "validate")  # each chunk split with the batch's results
+    return timers
+
+
+def worker_init() -> None:
+    """A transforming worker: warmed up like the product's, its stage timers written after every batch."""
+    import psirf.pipeline as pipeline
+    from psirf.parallel import warm_up as product_warm_up
+
+    product_warm_up()
+    timers = _stage_timers()
+    process = pipeline.process_batch
+    out = Path(os.environ[TIMINGS_ENV]) / f"{os.getpid()}.json"
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        with timers.time("process"):
+            result = process(*args, **kwargs)
+        out.write_text(json.dumps(timers.seconds))
+        return result
+
+    pipeline.process_batch = timed  # type: ignore[assignment]
+
+
+def _worker_timings(folder: Path) -> dict[str, float]:
+    """The workers' stage seconds, summed over the workers (busy time: more than the wall when they overlap)."""
+    total: dict[str, float] = defaultdict(float)
+    for path in folder.glob("*.json"):
+        for stage, seconds in json.loads(path.read_text()).items():
+            total[stage] += seconds
+        path.unlink()
+    return total
+
+
+def _run_batches(ods_list: list[str], engine: Any, timers: Timers, prefix: str, keep: Path | None,
+                 counts: dict[str, int], workers: int, pool: Any) -> None:
+    """Every provider through :func:`psirf.parallel.run_providers` (what ``psirf run`` calls): extracted and
+    loaded here, transformed in ``workers`` processes (``pool``, started before the timing; here when 1)."""
+    import psirf.pipeline as pipeline
+    from psirf.parallel import run_providers
+
+    folder = Path(os.environ[TIMINGS_ENV])
+    extract, load = pipeline.extract_provider, pipeline.load_processed
+
+    def timed_extract(*args: Any, **kwargs: Any) -> Any:
         with timers.time(f"{prefix}extract"):
-            refs = extract_provider(ods, engine=engine)
-        for ref in refs:
-            with timers.time(f"{prefix}process"):
-                processed = process_batch(ref, key=key)
-            counts[f"{prefix}rows_in"] += int(processed.get("rows_in") or 0)
-            counts[f"{prefix}rows_in_{processed['entity']}"] += int(processed.get("rows_in") or 0)
-            if keep is not None and processed.get("work_dir") and processed["status"] == "processed":
-                with timers.time("untimed"):  # a copy for the raw baseline: not the pipeline's work
-                    shutil.copytree(processed["work_dir"], keep / processed["batch_id"])
-            with timers.time(f"{prefix}load"):
-                result = load_processed(processed, engine=engine)
-            for k in ("loaded", "quarantined", "duplicates", "inserted", "updated", "unchanged"):
-                counts[f"{prefix}{k}"] += int(result.get(k) or 0)
+            return extract(*args, **kwargs)
+
+    def timed_load(processed: dict[str, Any], **kwargs: Any) -> Any:
+        counts[f"{prefix}rows_in"] += int(processed.get("rows_in") or 0)
+        counts[f"{prefix}rows_in_{processed['entity']}"] += int(processed.get("rows_in") or 0)
+        if keep is not None and processed.get("work_dir") and processed["status"] == "processed":
+            with timers.time("untimed"):  # a copy for the raw baseline: not the pipeline's work
+                shutil.copytree(processed["work_dir"], keep / processed["batch_id"])
+        with timers.time(f"{prefix}load"):
+            result = load(processed, **kwargs)
+        for k in ("loaded", "quarantined", "duplicates", "inserted", "updated", "unchanged"):
+            counts[f"{prefix}{k}"] += int(result.get(k) or 0)
+        return result
+
+    pipeline.extract_provider, pipeline.load_processed = timed_extract, timed_load  # type: ignore[assignment]
+    try:
+        outcome = run_providers(ods_list, engine=engine, size=workers, pool=pool)
+    finally:
+        pipeline.extract_provider, pipeline.load_processed = extract, load  # type: ignore[assignment]
+    failed = {code: result for code, result in outcome.items() if isinstance(result, BaseException)}
+    if failed:
+        raise RuntimeError(f"providers failed: {failed}")
+    for stage, seconds in _worker_timings(folder).items():
+        timers.seconds[f"{prefix}{stage}"] += seconds
 
 
 def warm_up() -> float:
@@ -134,14 +206,14 @@ def warm_up() -> float:
 
 
 def child_pipeline(url: str, home: Path, delta: int) -> dict[str, Any]:
-    import psirf.chunked as chunked
     from bench.generate import generate_delta, providers
-    from connectors.registry import FAMILIES
+    from psirf.parallel import workers as configured_workers
     from warehouse.db import make_engine
     from warehouse.marts import publish
     from warehouse.migrate import upgrade
 
     imports = warm_up()
+    workers = configured_workers()  # PSIRF_WORKERS, as `psirf run` reads it
     from warehouse.dbt_project import DbtError, build
 
     def marts(full: bool) -> dict[str, Any]:
@@ -150,12 +222,19 @@ def child_pipeline(url: str, home: Path, delta: int) -> dict[str, Any]:
             raise DbtError(f"the marts build failed: {result.failures[:3]}")
         return result.as_dict()
 
-    timers = Timers()
-    for family in FAMILIES.values():  # every family's reader, timed as "read"
-        timers.wrap_iter(family, "iter_chunks", "read")
-    timers.wrap(chunked, "canonicalise", "canonicalise")
-    timers.wrap(chunked, "validate_tables", "validate")  # the GX suites, once per batch and table
-    timers.wrap(chunked, "validate", "validate")  # each chunk split with the batch's results
+    timers = _stage_timers()  # the transform's stages, when it runs in this process (workers == 1)
+    os.environ[TIMINGS_ENV] = str(home / "timings")
+    (home / "timings").mkdir(exist_ok=True)
+
+    def timed_process(*args: Any, **kwargs: Any) -> Any:
+        with timers.time("process"):
+            return plain_process(*args, **kwargs)
+
+    import psirf.pipeline as pipeline
+
+    plain_process = pipeline.process_batch
+    if workers <= 1:
+        pipeline.process_batch = timed_process  # type: ignore[assignment]
     counts: dict[str, int] = defaultdict(int)
     ods_list = [p.ods_code for p in providers(home)]
     keep = home / "raw_frames"
@@ -164,7 +243,14 @@ def child_pipeline(url: str, home: Path, delta: int) -> dict[str, Any]:
         upgrade(url)
     engine = make_engine(url)
     wall = time.perf_counter()
-    _run_batches(ods_list, engine, timers, "", keep, counts)
+    pool = None
+    if workers > 1:  # started and warmed up outside the timed region, as its imports are
+        from psirf.parallel import start_pool
+
+        started = time.perf_counter()
+        pool = start_pool(workers, worker_init)
+        imports += time.perf_counter() - started
+    _run_batches(ods_list, engine, timers, "", keep, counts, workers, pool)
     os.environ["PSIRF_MARTS_LOOKBACK_SECONDS"] = "0"  # one process, one clock: no skew margin needed
     engine.dispose()  # dbt opens the DuckDB file itself
     with timers.time("marts"):
@@ -172,10 +258,12 @@ def child_pipeline(url: str, home: Path, delta: int) -> dict[str, Any]:
     with timers.time("publish"):
         publish(engine)
     full_wall = time.perf_counter() - wall - timers.seconds.pop("untimed", 0.0)
-    full_peak = peak_mib()
+    full_peak = peak_mib(pool)
     full = dict(timers.seconds)
     if delta <= 0:  # the full load only (bench.peers runs it so)
         engine.dispose()
+        if pool is not None:
+            pool.shutdown()
         return {"seconds": full, "delta_seconds": {}, "counts": dict(counts), "wall": full_wall, "delta_wall": 0.0,
                 "peak_mib_full": full_peak, "peak_mib": full_peak, "marts_nodes": built.get("counts"),
                 "import_seconds": imports}
@@ -183,7 +271,7 @@ def child_pipeline(url: str, home: Path, delta: int) -> dict[str, Any]:
     generate_delta(home, delta)
     timers.seconds.clear()
     wall = time.perf_counter()
-    _run_batches(ods_list, engine, timers, "delta_", None, counts)
+    _run_batches(ods_list, engine, timers, "delta_", None, counts, workers, pool)
     engine.dispose()
     with timers.time("delta_marts"):
         delta_built = marts(full=False)  # incremental facts, every test
@@ -192,8 +280,11 @@ def child_pipeline(url: str, home: Path, delta: int) -> dict[str, Any]:
     delta_wall = time.perf_counter() - wall
     delta_times = {k if k.startswith("delta_") else f"delta_{k}": v for k, v in timers.seconds.items()}
     engine.dispose()
+    peak = peak_mib(pool)
+    if pool is not None:
+        pool.shutdown()
     return {"seconds": full, "delta_seconds": delta_times, "counts": dict(counts), "wall": full_wall,
-            "delta_wall": delta_wall, "peak_mib_full": full_peak, "peak_mib": peak_mib(),
+            "delta_wall": delta_wall, "peak_mib_full": full_peak, "peak_mib": peak, "workers": workers,
             "marts_nodes": built.get("counts"), "delta_marts_seconds": delta_built.get("elapsed_s"),
             "import_seconds": imports}
 
@@ -548,6 +639,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engines", default="duckdb,postgresql")
     parser.add_argument("--delta", type=int, default=5000, help="changed incident records in the nightly delta")
     parser.add_argument("--rounds", type=int, default=3, help="rounds per engine (interleaved); figures are medians")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="transforming processes (PSIRF_WORKERS; default: as `psirf run`, the cores up to 4)")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md")
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default $PSIRF_HOME/bench)")
     parser.add_argument("--child", choices=("pipeline", "raw"), help=argparse.SUPPRESS)
@@ -568,6 +661,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from bench.generate import generate_full
     from psirf import settings
+
+    if args.workers is not None:
+        os.environ["PSIRF_WORKERS"] = str(args.workers)
 
     work = (args.work or settings.psirf_home() / "bench").resolve()
     feed = work / f"feed_{args.rows}"

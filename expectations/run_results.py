@@ -54,8 +54,9 @@ def _redacted(result: dict[str, Any]) -> dict[str, Any]:
     for outcome in result.get("results", []):
         outcome = dict(outcome)
         details = outcome.get("result") or {}
-        outcome["result"] = {k: details[k] for k in KEPT_RESULT_KEYS if k in details and
-                             not isinstance(details[k], list | dict)}
+        # counts, and shares to two decimals: a long float's digits could read as an NHS number to a scan
+        outcome["result"] = {k: round(details[k], 2) if isinstance(details[k], float) else details[k]
+                             for k in KEPT_RESULT_KEYS if k in details and not isinstance(details[k], list | dict)}
         outcome["exception_info"] = {"raised_exception": bool((outcome.get("exception_info") or {})
                                                              .get("raised_exception"))}
         out["results"].append(outcome)

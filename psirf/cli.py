@@ -106,7 +106,8 @@ def run(provider: Annotated[list[str] | None, typer.Option("--provider", "-p", h
         as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False) -> None:
     """Load every enabled provider's new files, then build the marts (the nightly run without Airflow)."""
     from psirf.cleanup import sweep_stale
-    from psirf.pipeline import enabled_providers, run_provider
+    from psirf.parallel import run_providers
+    from psirf.pipeline import enabled_providers
     from psirf.secrets import pseudonymisation_key
 
     pseudonymisation_key()  # a refused key stops the run before any provider, in one line
@@ -118,22 +119,25 @@ def run(provider: Annotated[list[str] | None, typer.Option("--provider", "-p", h
     # PSIRF_RUN_ID: the run's validation results are kept for Data Docs (expectations/run_results.py)
     with _env("PSIRF_RUN_ID", run_id), Progress(SpinnerColumn(), TextColumn("{task.description}"),
                                                  TimeElapsedColumn(), console=console, disable=as_json) as progress:
-        for code in codes:
-            task = progress.add_task(f"{code}: loading", total=None)
-            try:
-                def show(r: dict[str, Any], t: Any = task, c: str = code) -> None:
-                    progress.update(t, description=f"{c}: {Path(str(r.get('source_file'))).name} {r.get('status')}")
+        tasks = {code: progress.add_task(f"{code}: loading", total=None) for code in codes}
 
-                batches = run_provider(code, run_id=run_id, on_batch=show)
-            except PsirfError as exc:
+        def show(code: str, r: dict[str, Any]) -> None:
+            progress.update(tasks[code], description=f"{code}: {Path(str(r.get('source_file'))).name} "
+                                                     f"{r.get('status')}")
+
+        # transformed on every core (PSIRF_WORKERS), loaded one batch at a time, as the DAG's tasks are
+        for code, batches in run_providers(codes, run_id=run_id, on_batch=show).items():
+            if isinstance(batches, PsirfError):
                 failed.append(code)
-                results.append({"provider_ods": code, "status": "failed", "message": str(exc)})
-                progress.update(task, description=f"{code}: failed")
+                results.append({"provider_ods": code, "status": "failed", "message": str(batches)})
+                progress.update(tasks[code], description=f"{code}: failed")
                 continue
+            if isinstance(batches, BaseException):
+                raise batches
             results.extend(batches)
             if any(b.get("status") == "rejected" for b in batches):
                 failed.append(code)
-            progress.update(task, description=f"{code}: {len(batches)} new file(s)", completed=1, total=1)
+            progress.update(tasks[code], description=f"{code}: {len(batches)} new file(s)", completed=1, total=1)
         built: dict[str, Any] | None = None
         if marts:  # after every provider, as the DAG does: the marts must never show half a night
             from psirf.cli_analytics import build_marts

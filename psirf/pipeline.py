@@ -324,7 +324,7 @@ def run_provider(ods_code: str, *, run_id: str | None = None, engine: Engine | N
             try:
                 results.append(load_processed(processed, engine=engine))
             except BatchRejected as exc:
-                results.append({**_summary_of(processed), "status": "rejected", "message": exc.problem})
+                results.append({**summary_of(processed), "status": "rejected", "message": exc.problem})
             if on_batch is not None:
                 on_batch(results[-1])
     except BaseException:  # the batches not reached yet still have their landing files: nothing must linger
@@ -333,7 +333,8 @@ def run_provider(ods_code: str, *, run_id: str | None = None, engine: Engine | N
     return results
 
 
-def _summary_of(ref: dict[str, Any]) -> dict[str, Any]:
+def summary_of(ref: dict[str, Any]) -> dict[str, Any]:
+    """A rejected batch's summary: every row counted as quarantined."""
     return {k: ref.get(k) for k in ("batch_id", "provider_ods", "entity", "source_file", "rows_in")} | {
         "loaded": 0, "quarantined": ref.get("rows_in", 0), "duplicates": 0}
 
@@ -470,7 +471,7 @@ def load_batches(ods_code: str, processed: list[dict[str, Any]], *, engine: Engi
                 results.append(load_processed(ref, engine=engine, cleanup_on_failure=cleanup_on_failure))
             except BatchRejected as exc:
                 rejected.append(str(exc))
-                results.append({**_summary_of(ref), "status": "rejected", "message": exc.problem})
+                results.append({**summary_of(ref), "status": "rejected", "message": exc.problem})
     except BaseException:
         if cleanup_on_failure:
             discard_batches(processed)

@@ -1,8 +1,9 @@
 """What the pipeline writes, as digests that survive a rewrite of how it writes it (issue 15).
 
 The performance work rewrites the readers, transforms, validation and load; none of it may change what lands.
-:func:`load_fixture_feeds` loads two fixed inputs (the demo estate, every provider in its own source family, and a
-small bench feed read in small chunks, so records and duplicates straddle chunks) with a fixed extraction time, and
+:func:`load_fixture_feeds` loads two fixed inputs (the demo estate, every provider in its own source family, batch
+by batch; and a small bench feed read in small chunks, so records and duplicates straddle chunks, transformed in two
+worker processes as ``psirf run`` does) with a fixed extraction time, and
 :func:`digests` reduces every warehouse table to a row count and SHA-256 digests: one over the sorted rows and one
 per column, so a difference names the column. Values that differ from run to run by design are left out or made
 stable: batch ids (UUIDs) become the batch's provider, entity and file name; load and check timestamps are dropped;
@@ -106,6 +107,19 @@ def _environment(**values: str) -> Iterator[None]:
                 os.environ[k] = v
 
 
+def _load_in_parallel(engine: Engine, providers: list[str]) -> None:
+    """As ``psirf run`` loads: transformed in two worker processes, loaded here in order."""
+    from psirf.parallel import run_providers
+    from psirf.registry import load_registry
+    from warehouse.reference import seed_organisations
+
+    seed_organisations(engine, load_registry())
+    for code, outcome in run_providers(providers, run_id="golden", engine=engine, size=2,
+                                       extracted_at=EXTRACTED_AT).items():
+        if isinstance(outcome, BaseException):
+            raise RuntimeError(f"{code} failed") from outcome
+
+
 def _load(engine: Engine, providers: list[str]) -> None:
     from psirf.errors import BatchRejected
     from psirf.pipeline import extract_provider, load_processed, process_batch
@@ -149,7 +163,7 @@ def load_fixture_feeds(url_for: Callable[[str], str], work: Path) -> dict[str, d
         generate_full(home, BENCH_ROWS)
         engine = make_engine(url_for("bench"))
         upgrade(engine)
-        _load(engine, [p.ods_code for p in providers(home)])
+        _load_in_parallel(engine, [p.ods_code for p in providers(home)])
         results["bench_feed"] = digests(engine)
         engine.dispose()
     return results

@@ -141,8 +141,9 @@ def test_after_a_sigkill_mid_load_a_rerun_leaves_nothing_on_disk(demo_estate, pg
         proc = subprocess.Popen([PSIRF, "run", "-p", "R1L", "--no-marts"], env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 180
-        while not holder.exec_driver_sql("SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
-                                         ).scalar_one():
+        while not holder.exec_driver_sql(  # in this database: other tests' databases take the same lock ids
+                "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = "
+                "(SELECT oid FROM pg_database WHERE datname = current_database())").scalar_one():
             assert proc.poll() is None and time.monotonic() < deadline
             time.sleep(0.2)
         killed = _leftovers(home)

@@ -189,7 +189,8 @@ def test_two_marts_builds_on_postgresql_wait_for_each_other(pg_warehouse):
             with engine.connect() as conn:  # wait until the second build is queued behind this one
                 while not conn.exec_driver_sql(
                         "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
-                        f"AND objid = {MARTS_LOCK_ID & 0xFFFFFFFF}").scalar_one():
+                        f"AND objid = {MARTS_LOCK_ID & 0xFFFFFFFF} AND database = "
+                        "(SELECT oid FROM pg_database WHERE datname = current_database())").scalar_one():
                     assert time.monotonic() < deadline
                     time.sleep(0.05)
             order.append("first out")
