@@ -14,6 +14,7 @@ import contextlib
 import datetime as dt
 import multiprocessing
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -36,13 +37,23 @@ def workers() -> int:
 
 def warm_up() -> None:
     """What every worker needs once (Great Expectations, its contexts and the canonical suites): paid when the
-    worker starts, not by its first batch."""
+    worker starts, not by its first batch. A worker also ends when its parent does (:func:`_end_with_parent`)."""
     from expectations.canonical_suites import SUITES, _sql_source, build_suite, context
+
+    threading.Thread(target=_end_with_parent, args=(os.getppid(),), daemon=True, name="psirf-orphan-watch").start()
 
     context()
     _sql_source()
     for table in SUITES:
         build_suite(table)
+
+
+def _end_with_parent(parent: int) -> None:
+    """A worker whose parent was killed (SIGKILL: no clean-up runs) would wait for work forever, holding its memory
+    and the batch it was on; it exits as soon as it is orphaned (its work folder is swept by the next run)."""
+    while os.getppid() == parent:
+        time.sleep(1)
+    os._exit(1)
 
 
 def _process(ref: dict[str, Any], key: bytes) -> dict[str, Any]:

@@ -28,6 +28,19 @@ PSIRF = str(Path(sys.executable).with_name("psirf"))
 _DIGITS = re.compile(rb"(?<!\d)\d{3}[ -]?\d{3}[ -]?\d{4}(?!\d)")
 
 
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
 def _leftovers(home: Path) -> list[Path]:
     found = [p for p in (home / "work").iterdir()] if (home / "work").is_dir() else []
     landing = home / "landing" / "R1L"
@@ -149,8 +162,13 @@ def test_after_a_sigkill_mid_load_a_rerun_leaves_nothing_on_disk(demo_estate, pg
         killed = _leftovers(home)
         assert any(p.suffix == ".jsonl" for p in killed) and any(p.parent.name == "work" for p in killed)
         assert _nhs_numbers_on_disk(home)  # the landing files hold identifiers: the check below can fail
+        workers = _children(proc.pid)  # psirf run transforms in worker processes (psirf/parallel.py)
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
+        deadline = time.monotonic() + 20
+        while any(Path(f"/proc/{pid}").exists() for pid in workers):  # an orphaned worker ends by itself
+            assert time.monotonic() < deadline, f"worker processes outlived their killed parent: {workers}"
+            time.sleep(0.2)
         holder.exec_driver_sql(f"SELECT pg_advisory_unlock({LOAD_LOCK_ID})")
         holder.commit()
     assert all(p.exists() for p in killed)  # a killed process cleans nothing up
