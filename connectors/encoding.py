@@ -13,6 +13,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
+from expectations.rules import R
 from psirf.errors import BatchRejected
 
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -20,7 +21,7 @@ UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 ALL_ENCODINGS = ("utf-8", "utf-8-sig", "cp1252", "utf-16")
 ENCODING_NAMES = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8 (with a byte-order mark)", "cp1252": "Windows-1252",
                   "utf-16": "UTF-16"}
-UNREADABLE = "raw.unreadable"  # the catalogue rule a decoding failure is recorded under
+UNREADABLE = R.RAW__UNREADABLE  # the catalogue rule a decoding failure is recorded under
 _BLOCK = 1 << 20
 
 
@@ -115,7 +116,7 @@ def sniff(path: Path, accepted: Collection[str] = ALL_ENCODINGS, hint: str = "re
         except UnicodeDecodeError:
             continue
         if not has_text and reject_empty:
-            raise BatchRejected(source, "the file is empty", rule_id="batch.empty")
+            raise BatchRejected(source, "the file is empty", rule_id=R.BATCH__EMPTY)
         _refuse(encoding, accepted, source, hint)
         return Sniffed(encoding, has_nul)
     data = path.read_bytes()

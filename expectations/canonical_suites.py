@@ -18,6 +18,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from expectations.rules import R
 from psirf.settings import REFERENCE_DIR
 
 PLACEHOLDER_BEFORE = dt.datetime(1990, 1, 1)
@@ -56,7 +57,7 @@ def _meta(rule_id: str, field: str) -> dict[str, str]:
 
 
 def _not_null(column: str, field: str) -> Any:
-    return _gx().expectations.ExpectColumnValuesToNotBeNull(column=column, meta=_meta("required.missing", field))
+    return _gx().expectations.ExpectColumnValuesToNotBeNull(column=column, meta=_meta(R.REQUIRED__MISSING, field))
 
 
 def _date_window(column: str, field: str, extracted_at: dt.datetime, *, future_allowed: bool = False) -> list[Any]:
@@ -66,32 +67,32 @@ def _date_window(column: str, field: str, extracted_at: dt.datetime, *, future_a
     serves every batch (GX builds a suite slowly; batches are extracted at different times)."""
     ex = _gx().expectations
     checks = [ex.ExpectColumnValuesToBeBetween(column=column, min_value=PLACEHOLDER_BEFORE,
-                                                meta=_meta("date.placeholder", field))]
+                                                meta=_meta(R.DATE__PLACEHOLDER, field))]
     if not future_allowed:
         checks.append(ex.ExpectColumnPairValuesAToBeGreaterThanB(
             column_A="extracted_at", column_B=column, or_equal=True, ignore_row_if="either_value_is_missing",
-            meta={**_meta("date.in_future", field), "found_column": column}))
+            meta={**_meta(R.DATE__IN_FUTURE, field), "found_column": column}))
     return checks
 
 
 def _order(later: str, earlier: str, field: str) -> Any:
     return _gx().expectations.ExpectColumnPairValuesAToBeGreaterThanB(
         column_A=later, column_B=earlier, or_equal=True, ignore_row_if="either_value_is_missing",
-        meta=_meta("date.order", field))
+        meta=_meta(R.DATE__ORDER, field))
 
 
 def _in_set(column: str, values: list[str], field: str) -> Any:
     return _gx().expectations.ExpectColumnValuesToBeInSet(column=column, value_set=values,
-                                                          meta=_meta("code.unknown", field))
+                                                          meta=_meta(R.CODE__UNKNOWN, field))
 
 
 def _unique_ids() -> Any:
     return _gx().expectations.ExpectColumnValuesToBeUnique(
-        column="source_record_id", meta=_meta("record.conflicting_duplicate", "source_record_id"))
+        column="source_record_id", meta=_meta(R.RECORD__CONFLICTING_DUPLICATE, "source_record_id"))
 
 
 def _has_rows() -> Any:
-    return _gx().expectations.ExpectTableRowCountToBeBetween(min_value=1, meta=_meta("batch.empty", ""))
+    return _gx().expectations.ExpectTableRowCountToBeBetween(min_value=1, meta=_meta(R.BATCH__EMPTY, ""))
 
 
 def incident_expectations(extracted_at: dt.datetime, patient_level: bool = False) -> list[Any]:
@@ -121,17 +122,17 @@ def incident_patient_expectations(extracted_at: dt.datetime, patient_level: bool
         # One row per patient (LFPSE): each patient of an incident must have a harm level (good care has none).
         *([ex.ExpectColumnValuesToNotBeNull(column="physical_harm_code", row_condition='col("_event_type")=="incident"',
                                             condition_parser="great_expectations",
-                                            meta=_meta("required.missing", "physical_harm"))]
+                                            meta=_meta(R.REQUIRED__MISSING, "physical_harm"))]
           if patient_level else []),
         _in_set("physical_harm_code", lfpse_codes("level-of-physical-harm-5"), "physical_harm"),
         _in_set("gender_code", list(_reference_codes("nhs_dd_person_stated_gender.csv", "code")), "gender"),
         _in_set("ethnicity_code", list(_reference_codes("nhs_dd_ethnic_category.csv", "code")), "ethnicity"),
         _in_set("age_bracket_code", lfpse_codes("age-brackets-5"), "date_of_birth"),
         ex.ExpectColumnValuesToBeBetween(column="age_at_incident_years", min_value=0, max_value=125,
-                                         meta=_meta("dob.implausible", "date_of_birth")),
+                                         meta=_meta(R.DOB__IMPLAUSIBLE, "date_of_birth")),
         # A keyed HMAC-SHA-256 in hex (GX has no regular expressions on DuckDB, where the suites run: the length)
         ex.ExpectColumnValueLengthsToEqual(column="patient_pseudo_id", value=64,
-                                           meta=_meta("nhs_number.bad_format", "nhs_number")),
+                                           meta=_meta(R.NHS_NUMBER__BAD_FORMAT, "nhs_number")),
     ]
 
 

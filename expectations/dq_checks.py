@@ -20,7 +20,7 @@ import pandas as pd
 from connectors.base import RawNote
 from expectations.canonical_suites import SUITES
 from expectations.gx_runner import RESULT_COLUMNS
-from expectations.rules import DIMENSIONS, describe
+from expectations.rules import DIMENSIONS, R, describe
 from expectations.validate import TooManyInvalid, ValidatedBatch
 from psirf.errors import BatchRejected
 from transforms.fields import ENTITY_FIELDS, FieldKind
@@ -93,25 +93,25 @@ def canonical_checks(entity: str, profile: MappingProfile, extracted_at: dt.date
     mapping = profile.entity(entity)
     columns = mapping.columns
     suite = f"canonical.{entity}"
-    checks: list[tuple[str, str, str]] = [(suite, "row.malformed", "")]
-    kinds = {FieldKind.DATE: ["date.unparseable"], FieldKind.DATETIME: ["date.unparseable"],
-             FieldKind.DATE_OF_BIRTH: ["date.unparseable", "dob.after_incident"],
-             FieldKind.TIME: ["time.unparseable"], FieldKind.BOOL: ["bool.unparseable"],
-             FieldKind.CODE: ["code.unknown"],
-             FieldKind.NHS_NUMBER: ["nhs_number.bad_format", "nhs_number.scientific_notation",
-                                    "nhs_number.invalid_check_digit"]}
+    checks: list[tuple[str, str, str]] = [(suite, R.ROW__MALFORMED, "")]
+    kinds = {FieldKind.DATE: [R.DATE__UNPARSEABLE], FieldKind.DATETIME: [R.DATE__UNPARSEABLE],
+             FieldKind.DATE_OF_BIRTH: [R.DATE__UNPARSEABLE, R.DOB__AFTER_INCIDENT],
+             FieldKind.TIME: [R.TIME__UNPARSEABLE], FieldKind.BOOL: [R.BOOL__UNPARSEABLE],
+             FieldKind.CODE: [R.CODE__UNKNOWN],
+             FieldKind.NHS_NUMBER: [R.NHS_NUMBER__BAD_FORMAT, R.NHS_NUMBER__SCIENTIFIC_NOTATION,
+                                    R.NHS_NUMBER__INVALID_CHECK_DIGIT]}
     for fld, col in columns.items():
         spec = ENTITY_FIELDS.get(entity, {}).get(fld)
         checks += [(suite, rule_id, col) for rule_id in (kinds.get(spec.kind, []) if spec else [])]
     if mapping.rejected_when is not None and mapping.rejected_when.field in columns:
-        checks.append((suite, "record.rejected_in_source", columns[mapping.rejected_when.field]))
+        checks.append((suite, R.RECORD__REJECTED_IN_SOURCE, columns[mapping.rejected_when.field]))
     for table in _tables(entity):
         if table not in SUITES:
             continue
         for expectation in SUITES[table](extracted_at):
             info = expectation.meta or {}
             fld = info.get("field", "")
-            if info.get("rule_id") == "batch.empty" or (fld not in columns and fld != "source_record_id"):
+            if info.get("rule_id") == R.BATCH__EMPTY or (fld not in columns and fld != "source_record_id"):
                 continue
             checks.append((f"canonical.{table}", info["rule_id"], columns.get(fld, fld)))
     seen: set[tuple[str, str]] = set()
@@ -199,7 +199,7 @@ def warnings(validated: ValidatedBatch, profile: MappingProfile, extracted_at: d
             patients = validated.tables[table].drop_duplicates("incident_key").set_index("incident_key")[column]
             values = primary["incident_key"].map(patients)
             where = primary["incident_key"].isin(patients.index)
-        out.add("expected.missing", columns[fld], where, values.isna(), rows, ids, "(empty)", "a value")
+        out.add(R.EXPECTED__MISSING, columns[fld], where, values.isna(), rows, ids, "(empty)", "a value")
     if entity == "incidents":
         _incident_warnings(out, primary, columns, rows, ids)
         _mapping_notes(out, validated, columns, len(primary))
@@ -215,7 +215,7 @@ def _incident_warnings(out: _Findings, inc: pd.DataFrame, columns: dict[str, str
     if "reported_date" in columns:
         days = (pd.to_datetime(inc["reported_date"]) - pd.to_datetime(inc["occurred_date"])).dt.days
         limit = reporting_days()
-        out.add("timeliness.reported_late", columns["reported_date"], days.notna(), days > limit, rows, ids,
+        out.add(R.TIMELINESS__REPORTED_LATE, columns["reported_date"], days.notna(), days > limit, rows, ids,
                 days.astype("Int64").astype("string") + " days after it occurred", f"within {limit} days")
     # The same test as the warehouse's Duty of Candour status (int_incident_duty_of_candour): moderate or worse
     # physical or psychological harm, and the duty not recorded as applying.
@@ -223,7 +223,7 @@ def _incident_warnings(out: _Findings, inc: pd.DataFrame, columns: dict[str, str
         PSYCHOLOGICAL_MODERATE_OR_WORSE)
     candour = inc["duty_of_candour"].astype("boolean")
     recorded = inc["duty_of_candour_source"].astype("string").fillna("(empty)")
-    out.add("candour.not_recorded", columns.get("duty_of_candour", "duty_of_candour"), harmful,
+    out.add(R.CANDOUR__NOT_RECORDED, columns.get("duty_of_candour", "duty_of_candour"), harmful,
             candour.ne(True).fillna(True), rows, ids,
             "harm " + inc["physical_harm_source"].astype("string").fillna("") + "; Duty of Candour: " + recorded,
             "Duty of Candour recorded as applying")
@@ -234,7 +234,7 @@ def _mapping_notes(out: _Findings, validated: ValidatedBatch, columns: dict[str,
     if "local_reference" not in columns:
         return
     notes = validated.notes if validated.notes is not None else pd.DataFrame(columns=ROW_ISSUE_COLUMNS)
-    rule_id = "local_reference.nhs_number"
+    rule_id = R.LOCAL_REFERENCE__NHS_NUMBER
     part = notes[notes["rule_id"] == rule_id] if len(notes) else notes
     out.results.append(_result("canonical", f"canonical.{out.entity}", rule_id, columns["local_reference"], loaded,
                                int(part["source_row_number"].nunique()) if len(part) else 0))
@@ -253,21 +253,21 @@ def _action_warnings(out: _Findings, act: pd.DataFrame, columns: dict[str, str],
     status = act["status_code"].astype("string")
     completed = pd.to_datetime(act["completed_date"])
     mismatch = ((status == "completed") & completed.isna()) | ((status == "open") & completed.notna())
-    out.add("action.completion_inconsistent", columns.get("completed_date", columns["status"]),
+    out.add(R.ACTION__COMPLETION_INCONSISTENT, columns.get("completed_date", columns["status"]),
             pd.Series(True, index=act.index), mismatch, rows, ids,
             "status " + act["status_source"].astype("string").fillna("") + ", completed "
             + completed.dt.strftime("%d/%m/%Y").fillna("(empty)"), "a completed date exactly when completed")
     due = pd.to_datetime(act["revised_due_date"]).fillna(pd.to_datetime(act["due_date"]))
     is_open = status == "open"
-    out.add("action.overdue", columns.get("due_date", "due_date"), is_open & due.notna(),
+    out.add(R.ACTION__OVERDUE, columns.get("due_date", "due_date"), is_open & due.notna(),
             due < pd.Timestamp(extracted_at.date()), rows, ids, "due " + due.dt.strftime("%d/%m/%Y").fillna(""),
             f"completed, or due on or after {extracted_at:%d/%m/%Y}")
     if "owning_org_ods" in columns:
         ods = act["owning_org_ods"].astype("string").str.strip().str.upper()
         has = ods.notna()
         bad_format = ~ods.fillna("").str.match(ODS_FORMAT.pattern)
-        out.add("ods.bad_format", columns["owning_org_ods"], has, bad_format, rows, ids, ods, "an ODS code")
-        out.add("ods.unknown", columns["owning_org_ods"], has & ~bad_format, ~ods.isin(known_orgs), rows, ids, ods,
+        out.add(R.ODS__BAD_FORMAT, columns["owning_org_ods"], has, bad_format, rows, ids, ods, "an ODS code")
+        out.add(R.ODS__UNKNOWN, columns["owning_org_ods"], has & ~bad_format, ~ods.isin(known_orgs), rows, ids, ods,
                 "an organisation known to the ICB")
 
 

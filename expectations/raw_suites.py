@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from expectations.gx_runner import RESULT_COLUMNS, meta, rule_results, validate
+from expectations.rules import R
 
 ALLOWED_ENCODINGS = ("utf-8", "utf-8-sig", "cp1252", "utf-16")
 ENCODING_COLUMN = "__encoding__"
@@ -53,14 +54,14 @@ def raw_expectations(required_columns: Sequence[str], band: RowCountBand | None,
     import great_expectations as gx
 
     ex = gx.expectations
-    checks: list[Any] = [ex.ExpectColumnToExist(column=c, meta=meta("raw.column_missing", c, "batch"))
+    checks: list[Any] = [ex.ExpectColumnToExist(column=c, meta=meta(R.RAW__COLUMN_MISSING, c, "batch"))
                          for c in required_columns]
-    checks.append(ex.ExpectTableRowCountToBeBetween(min_value=1, meta=meta("batch.empty", None, "batch")))
+    checks.append(ex.ExpectTableRowCountToBeBetween(min_value=1, meta=meta(R.BATCH__EMPTY, None, "batch")))
     checks.append(ex.ExpectColumnValuesToBeInSet(column=ENCODING_COLUMN, value_set=list(encodings),
-                                                 meta=meta("raw.unreadable", "encoding", "batch")))
+                                                 meta=meta(R.RAW__UNREADABLE, "encoding", "batch")))
     if band is not None:
         checks.append(ex.ExpectTableRowCountToBeBetween(min_value=band.low, max_value=band.high,
-                                                        meta=meta("raw.row_count_unusual", None, "batch")))
+                                                        meta=meta(R.RAW__ROW_COUNT_UNUSUAL, None, "batch")))
     return checks
 
 

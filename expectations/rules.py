@@ -175,6 +175,74 @@ RULES: dict[str, Rule] = {r.rule_id: r for r in [
 ]}
 
 
+class RuleId(str):
+    """A rule id taken from the catalogue (:class:`R`): code emits these, never a rule id typed as a string."""
+
+    @property
+    def rule(self) -> Rule:
+        return RULES[self]
+
+
+class R:
+    """Every rule of the catalogue by name: ``R.CODE__UNKNOWN`` is ``"code.unknown"``. A misspelt name fails at
+    import (AttributeError), not as a rule id nobody recognises; a test checks that no product code spells a rule id
+    as a string."""
+
+    ACTION__COMPLETION_INCONSISTENT = RuleId("action.completion_inconsistent")
+    ACTION__OVERDUE = RuleId("action.overdue")
+    API__FIELD_ABSENT = RuleId("api.field_absent")
+    BATCH__EMPTY = RuleId("batch.empty")
+    BATCH__TOO_MANY_INVALID = RuleId("batch.too_many_invalid")
+    BOOL__UNPARSEABLE = RuleId("bool.unparseable")
+    CANDOUR__NOT_RECORDED = RuleId("candour.not_recorded")
+    CODE__UNKNOWN = RuleId("code.unknown")
+    DATE__IN_FUTURE = RuleId("date.in_future")
+    DATE__ORDER = RuleId("date.order")
+    DATE__PLACEHOLDER = RuleId("date.placeholder")
+    DATE__UNPARSEABLE = RuleId("date.unparseable")
+    DOB__AFTER_INCIDENT = RuleId("dob.after_incident")
+    DOB__IMPLAUSIBLE = RuleId("dob.implausible")
+    EXPECTED__MISSING = RuleId("expected.missing")
+    FHIR__EVENT_TYPE_FROM_CATEGORY = RuleId("fhir.event_type_from_category")
+    FHIR__INVALID_JSON = RuleId("fhir.invalid_json")
+    FHIR__INVALID_VALUE = RuleId("fhir.invalid_value")
+    FHIR__MISSING_ELEMENT = RuleId("fhir.missing_element")
+    FHIR__MIXED_TAXONOMY = RuleId("fhir.mixed_taxonomy")
+    FHIR__NOT_ADVERSE_EVENT = RuleId("fhir.not_adverse_event")
+    FHIR__NOT_LFPSE = RuleId("fhir.not_lfpse")
+    FHIR__UNSUPPORTED_ENTRY = RuleId("fhir.unsupported_entry")
+    FHIR__UNSUPPORTED_TAXONOMY = RuleId("fhir.unsupported_taxonomy")
+    FHIR__VERSION_TIME_FALLBACK = RuleId("fhir.version_time_fallback")
+    FIELD__TOO_LONG = RuleId("field.too_long")
+    LOCAL_REFERENCE__NHS_NUMBER = RuleId("local_reference.nhs_number")
+    NEVER_EVENT__NO_RESPONSE = RuleId("never_event.no_response")
+    NHS_NUMBER__BAD_FORMAT = RuleId("nhs_number.bad_format")
+    NHS_NUMBER__INVALID_CHECK_DIGIT = RuleId("nhs_number.invalid_check_digit")
+    NHS_NUMBER__SCIENTIFIC_NOTATION = RuleId("nhs_number.scientific_notation")
+    NUMBER__UNPARSEABLE = RuleId("number.unparseable")
+    ODS__BAD_FORMAT = RuleId("ods.bad_format")
+    ODS__UNKNOWN = RuleId("ods.unknown")
+    RAW__COLUMN_MISSING = RuleId("raw.column_missing")
+    RAW__ROW_COUNT_UNUSUAL = RuleId("raw.row_count_unusual")
+    RAW__SHEET_MISSING = RuleId("raw.sheet_missing")
+    RAW__UNREADABLE = RuleId("raw.unreadable")
+    RECORD__CONFLICTING_DUPLICATE = RuleId("record.conflicting_duplicate")
+    RECORD__INCOMPLETE = RuleId("record.incomplete")
+    RECORD__REJECTED_IN_SOURCE = RuleId("record.rejected_in_source")
+    REQUIRED__MISSING = RuleId("required.missing")
+    ROW__MALFORMED = RuleId("row.malformed")
+    TEXT__TOO_LONG = RuleId("text.too_long")
+    TIME__UNPARSEABLE = RuleId("time.unparseable")
+    TIMELINESS__REPORTED_LATE = RuleId("timeliness.reported_late")
+    WAREHOUSE__ORPHAN_ACTION = RuleId("warehouse.orphan_action")
+    WAREHOUSE__REFERENCE_UNRESOLVED = RuleId("warehouse.reference_unresolved")
+
+
+_NAMED = {v for v in vars(R).values() if isinstance(v, RuleId)}
+if set(RULES) != _NAMED:  # every rule named, and nothing named that is not a rule
+    raise RuntimeError(f"expectations.rules.R and RULES differ: {sorted(_NAMED ^ set(RULES))}")
+
+
 def rule(rule_id: str) -> Rule:
     return RULES[rule_id]
 

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from expectations.canonical_suites import SUITES, failed_to_run, validate_parts
-from expectations.rules import RULES
+from expectations.rules import RULES, R
 from psirf.errors import BatchRejected
 from transforms.canonicalise import ISSUE_COLUMNS, CanonicalBatch
 
@@ -45,7 +45,7 @@ class TooManyInvalid(BatchRejected):
     """Rejected for the share of invalid rows; carries the row-level issues so the provider can see them."""
 
     def __init__(self, source_file: str, problem: str, issues: pd.DataFrame, rows_in: int) -> None:
-        super().__init__(source_file, problem, rule_id="batch.too_many_invalid", layer="canonical", rows_in=rows_in)
+        super().__init__(source_file, problem, rule_id=R.BATCH__TOO_MANY_INVALID, layer="canonical", rows_in=rows_in)
         self.issues = issues
 
 
@@ -60,7 +60,7 @@ def _gx_issues(frame: pd.DataFrame, result: Any, source_columns: dict[str, str],
         problem = failed_to_run(outcome)
         if problem is not None:
             raise RuntimeError(f"validation rule {meta.get('rule_id')} failed to run: {problem}")
-        if outcome.success or meta.get("rule_id") == "batch.empty":
+        if outcome.success or meta.get("rule_id") == R.BATCH__EMPTY:
             continue
         failing = _failing_rows(outcome.result.get("unexpected_index_list") or [])
         if not failing:
@@ -113,7 +113,7 @@ def _validate_in_place(batch: CanonicalBatch) -> dict[str, Any]:
 
 def _expected(config: object, extracted_at: dt.datetime) -> str:
     kwargs = getattr(config, "kwargs", {})
-    if (getattr(config, "meta", None) or {}).get("rule_id") == "date.in_future":
+    if (getattr(config, "meta", None) or {}).get("rule_id") == R.DATE__IN_FUTURE:
         return f"on or before {extracted_at:%Y-%m-%d} (the extraction date)"
     if "value_set" in kwargs:
         return "one of: " + ", ".join(map(str, kwargs["value_set"]))
@@ -213,7 +213,7 @@ def _hold_back_whole_records(batch: CanonicalBatch, issues: pd.DataFrame) -> tup
     companions = groups[groups["_group"].isin(bad_groups) & ~groups["_row"].isin(failed)]
     if companions.empty:
         return issues, bad_groups
-    rule = RULES["record.incomplete"]
+    rule = RULES[R.RECORD__INCOMPLETE]
     extra = pd.DataFrame({
         "source_row_number": companions["_row"].astype("int64").to_numpy(),
         # the group is the record id, or a row marker (starting with NUL) for a row that has none
@@ -228,15 +228,15 @@ def _hold_back_whole_records(batch: CanonicalBatch, issues: pd.DataFrame) -> tup
     return pd.concat([issues, extra], ignore_index=True), bad_groups
 
 
-_ECHO_RULES = {"required.missing", "date.placeholder", "date.in_future", "date.order", "code.unknown",
-               "dob.implausible", "nhs_number.bad_format"}
+_ECHO_RULES = {R.REQUIRED__MISSING, R.DATE__PLACEHOLDER, R.DATE__IN_FUTURE, R.DATE__ORDER, R.CODE__UNKNOWN,
+               R.DOB__IMPLAUSIBLE, R.NHS_NUMBER__BAD_FORMAT}
 
 
 def _drop_echoes(issues: pd.DataFrame) -> pd.DataFrame:
     """Drop a suite failure on a (row, field) the transform already reported: it is the same problem twice."""
-    transform_rules = {"date.unparseable", "time.unparseable", "bool.unparseable", "code.unknown",
-                       "nhs_number.bad_format", "nhs_number.scientific_notation", "nhs_number.invalid_check_digit",
-                       "dob.after_incident"}
+    transform_rules = {R.DATE__UNPARSEABLE, R.TIME__UNPARSEABLE, R.BOOL__UNPARSEABLE, R.CODE__UNKNOWN,
+                       R.NHS_NUMBER__BAD_FORMAT, R.NHS_NUMBER__SCIENTIFIC_NOTATION, R.NHS_NUMBER__INVALID_CHECK_DIGIT,
+                       R.DOB__AFTER_INCIDENT}
     first = issues[issues["rule_id"].isin(transform_rules)]
     reported = set(zip(first["source_row_number"].astype(int), first["field"], strict=True))
     pairs = list(zip(issues["source_row_number"].astype(int), issues["field"], strict=True))

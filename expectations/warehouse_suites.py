@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from expectations.gx_runner import RESULT_COLUMNS, meta, rule_results, validate
+from expectations.rules import R
 
 QUERIES: dict[str, str] = {
     "incident": """
@@ -51,12 +52,12 @@ def _is_true(column: str, rule_id: str, field: str) -> Any:
 def expectations(table: str) -> list[Any]:
     checks: list[Any] = []
     if table == "incident":
-        checks.append(_is_true("never_event_has_response", "never_event.no_response", "never_event"))
+        checks.append(_is_true("never_event_has_response", R.NEVER_EVENT__NO_RESPONSE, "never_event"))
     elif table == "incident_patient":
-        checks.append(_is_true("incident_found", "warehouse.reference_unresolved", "incident_key"))
+        checks.append(_is_true("incident_found", R.WAREHOUSE__REFERENCE_UNRESOLVED, "incident_key"))
     else:
-        checks += [_is_true("incident_found", "warehouse.orphan_action", "incident_key"),
-                   _is_true("response_found", "warehouse.orphan_action", "learning_response_key")]
+        checks += [_is_true("incident_found", R.WAREHOUSE__ORPHAN_ACTION, "incident_key"),
+                   _is_true("response_found", R.WAREHOUSE__ORPHAN_ACTION, "learning_response_key")]
     return checks
 
 

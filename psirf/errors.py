@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from expectations.rules import R
+
 
 class PsirfError(Exception):
     """A problem with input or configuration that the user can fix: the message says what and where."""
@@ -19,7 +21,7 @@ class BatchRejected(PsirfError):
     the reader or validator knew it (None: count them), ``field`` what the rule is about (a column, an element).
     """
 
-    def __init__(self, source_file: str, problem: str, *, rule_id: str = "raw.unreadable", layer: str = "raw",
+    def __init__(self, source_file: str, problem: str, *, rule_id: str = R.RAW__UNREADABLE, layer: str = "raw",
                  rows_in: int | None = None, field: str | None = None) -> None:
         super().__init__(f"{source_file}: batch rejected: {problem}")
         self.source_file = source_file

@@ -74,3 +74,31 @@ def test_smtp_url_and_recipients(tmp_path):
     assert recipients_for("R1L", path) == []
     with pytest.raises(ConfigError, match=r"\[RQW\]"):
         recipients_for("RQW", path)
+
+
+def test_product_code_names_rules_from_the_catalogue_never_as_strings():
+    """Issue 12: rule ids come from the one catalogue (``expectations.rules.R``); a rule id typed as a string in
+    product code could drift from it unnoticed."""
+    import ast
+    import io
+    import tokenize
+    from pathlib import Path
+
+    from expectations.rules import RULES
+
+    root = Path(__file__).resolve().parent.parent
+    found = []
+    for package in ("psirf", "connectors", "transforms", "expectations", "warehouse", "reports", "dags"):
+        for path in (root / package).rglob("*.py"):
+            if path.name == "rules.py" or "migrations" in path.parts:
+                continue
+            for token in tokenize.generate_tokens(io.StringIO(path.read_text(encoding="utf-8")).readline):
+                if token.type != tokenize.STRING or token.string.lstrip("rRbB")[:1] in "fF":
+                    continue
+                try:
+                    value = ast.literal_eval(token.string)
+                except (ValueError, SyntaxError):
+                    continue
+                if isinstance(value, str) and value in RULES:
+                    found.append(f"{path.relative_to(root)}:{token.start[0]}: {value}")
+    assert found == []

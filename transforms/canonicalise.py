@@ -17,6 +17,7 @@ import pandas as pd
 from sqlalchemy import String
 
 from connectors.base import RawBatch, field_of
+from expectations.rules import R
 from psirf.errors import BatchRejected
 from transforms import normalise
 from transforms.fields import ENTITY_FIELDS, FieldKind
@@ -109,11 +110,11 @@ def check_columns(raw: RawBatch, profile: MappingProfile, entity: str) -> dict[s
     missing = [f"{col!r} (for {fld})" for fld, col in mapping.required_columns().items() if col not in raw.columns]
     if missing:
         raise BatchRejected(raw.source_file, f"required column(s) missing: {', '.join(missing)}; the file has "
-                                             f"{raw.columns}. Profile: {profile.name}", rule_id="raw.column_missing",
+                                             f"{raw.columns}. Profile: {profile.name}", rule_id=R.RAW__COLUMN_MISSING,
                             rows_in=len(raw.frame) + len(raw.malformed),
                             field=", ".join(c for c in mapping.required_columns().values() if c not in raw.columns))
     if raw.frame.empty and not raw.malformed:
-        raise BatchRejected(raw.source_file, "the file has a header but no data rows", rule_id="batch.empty",
+        raise BatchRejected(raw.source_file, "the file has a header but no data rows", rule_id=R.BATCH__EMPTY,
                             rows_in=0)
     return {fld: col for fld, col in mapping.columns.items() if col in raw.columns}
 
@@ -160,7 +161,7 @@ def canonicalise(raw: RawBatch, profile: MappingProfile, entity: str, ctx: Batch
 
     ids = normalise.squeeze(frame[columns["source_record_id"]])
     if conflicting_ids:
-        issues.add(rows, ids, ids.isin(conflicting_ids), "record.conflicting_duplicate", columns["source_record_id"],
+        issues.add(rows, ids, ids.isin(conflicting_ids), R.RECORD__CONFLICTING_DUPLICATE, columns["source_record_id"],
                    ids, "a record id that appears once in the file")
     values: dict[str, pd.Series] = {}
     sources: dict[str, pd.Series] = {}
@@ -186,7 +187,7 @@ def canonicalise(raw: RawBatch, profile: MappingProfile, entity: str, ctx: Batch
             label = normalise.strip_label_prefixes(text, profile.label_prefix_patterns)
             codes = normalise.fold(label).map(mapping.codes.get(fld, {})).astype("string")
             unknown = text.notna() & codes.isna()
-            issues.add(rows, ids, unknown, "code.unknown", col, text,
+            issues.add(rows, ids, unknown, R.CODE__UNKNOWN, col, text,
                        "one of: " + "; ".join(mapping.code_labels.get(fld, {}))[:400])
             values[fld] = codes
             sources[fld] = redact_column(raw_col.astype("string").str.strip().mask(text.isna()))
@@ -194,7 +195,7 @@ def canonicalise(raw: RawBatch, profile: MappingProfile, entity: str, ctx: Batch
             fmt = profile.datetime_format if kind is FieldKind.DATETIME else profile.date_format
             parsed, bad = normalise.parse_dates(text, fmt)
             found = "a value that is not a date in the agreed layout" if kind is FieldKind.DATE_OF_BIRTH else text
-            issues.add(rows, ids, bad, "date.unparseable", col, found, f"a date as {human_format(fmt)}")
+            issues.add(rows, ids, bad, R.DATE__UNPARSEABLE, col, found, f"a date as {human_format(fmt)}")
             values[fld] = parsed
             if fld == "occurred_date":
                 occurred = parsed
@@ -202,16 +203,16 @@ def canonicalise(raw: RawBatch, profile: MappingProfile, entity: str, ctx: Batch
                 dob_field = fld
         elif kind is FieldKind.TIME:
             parsed_t, bad = normalise.parse_times(text)
-            issues.add(rows, ids, bad, "time.unparseable", col, text, "a 24-hour time as HH:MM or HHMM")
+            issues.add(rows, ids, bad, R.TIME__UNPARSEABLE, col, text, "a 24-hour time as HH:MM or HHMM")
             values[fld] = parsed_t
         elif kind is FieldKind.BOOL:
             parsed_b, bad = normalise.parse_bools(text, profile.true_values, profile.false_values)
-            issues.add(rows, ids, bad, "bool.unparseable", col, text, "yes or no")
+            issues.add(rows, ids, bad, R.BOOL__UNPARSEABLE, col, text, "yes or no")
             values[fld] = parsed_b
             sources[fld] = redact_column(text)
         elif kind is FieldKind.INT:
             parsed_i, bad = normalise.parse_ints(text)
-            issues.add(rows, ids, bad, "number.unparseable", col, text, "a whole number")
+            issues.add(rows, ids, bad, R.NUMBER__UNPARSEABLE, col, text, "a whole number")
             values[fld] = parsed_i
         elif kind is FieldKind.NHS_NUMBER:
             values[fld] = _pseudonymise_column(text, rows, ids, col, ctx, issues)
@@ -224,7 +225,7 @@ def canonicalise(raw: RawBatch, profile: MappingProfile, entity: str, ctx: Batch
     rejected = mapping.rejected_when
     if rejected is not None and rejected.field in values:
         flagged = values[rejected.field].isin(rejected.values).fillna(False).astype(bool)
-        issues.add(rows, ids, flagged, "record.rejected_in_source", columns[rejected.field], values[rejected.field],
+        issues.add(rows, ids, flagged, R.RECORD__REJECTED_IN_SOURCE, columns[rejected.field], values[rejected.field],
                    "an approved record")
 
     kept, dropped = schema_drift(raw, mapping)
@@ -272,7 +273,7 @@ def _check_lengths(tables: dict[str, pd.DataFrame], columns: dict[str, str], iss
             found = chars.astype("Int64").astype("string") + f" characters, more than {length}"
             ids = frame["source_record_id"] if "source_record_id" in frame else \
                 pd.Series(pd.NA, index=frame.index, dtype="string")
-            issues.add(frame["_row"], ids, too_long, "text.too_long", source_column, found,
+            issues.add(frame["_row"], ids, too_long, R.TEXT__TOO_LONG, source_column, found,
                        f"at most {length} characters")
 
 
@@ -280,7 +281,7 @@ def _withhold_nhs_numbers(text: pd.Series, rows: pd.Series, ids: pd.Series, col:
     """A local reference that is, separators aside, a valid NHS number is withheld (NULL), with a note the provider
     sees; the incident itself loads. The note describes the value, never repeats it."""
     withheld = nhs_number_like(text)
-    notes.add(rows, ids, withheld, "local_reference.nhs_number", col, "10 digits that pass the NHS number check",
+    notes.add(rows, ids, withheld, R.LOCAL_REFERENCE__NHS_NUMBER, col, "10 digits that pass the NHS number check",
               "the provider's own reference for the incident, never an NHS number")
     return text.mask(withheld)
 
@@ -342,7 +343,7 @@ def _ages_from_dob(dob: pd.Series, occurred: pd.Series | None, rows: pd.Series, 
     # An occurred date that is itself a placeholder says nothing about the date of birth: no age, no DOB rule.
     occurred = occurred.where(occurred >= pd.Timestamp(1990, 1, 1))
     days = (occurred - dob).dt.days
-    issues.add(rows, ids, days < 0, "dob.after_incident", col, "a date of birth after the incident date",
+    issues.add(rows, ids, days < 0, R.DOB__AFTER_INCIDENT, col, "a date of birth after the incident date",
                "a date of birth on or before the incident date")
     years = (occurred.dt.year - dob.dt.year - (
         (occurred.dt.month * 100 + occurred.dt.day) < (dob.dt.month * 100 + dob.dt.day)).astype("Int64"))

@@ -11,6 +11,8 @@ import hashlib
 import hmac
 import re
 
+from expectations.rules import R
+
 _WEIGHTS = (10, 9, 8, 7, 6, 5, 4, 3, 2)
 _SCIENTIFIC = re.compile(r"^[+-]?\d+(\.\d+)?[eE][+-]?\d+$")
 _SPACING = re.compile(r"[\s-]")
@@ -42,12 +44,12 @@ def classify(raw: str) -> tuple[str | None, str | None]:
     """
     text = raw.strip()
     if _SCIENTIFIC.match(text):
-        return None, "nhs_number.scientific_notation"
+        return None, R.NHS_NUMBER__SCIENTIFIC_NOTATION
     digits = _SPACING.sub("", text)
     if len(digits) != 10 or not digits.isdigit():
-        return None, "nhs_number.bad_format"
+        return None, R.NHS_NUMBER__BAD_FORMAT
     if not is_valid(digits):
-        return None, "nhs_number.invalid_check_digit"
+        return None, R.NHS_NUMBER__INVALID_CHECK_DIGIT
     return digits, None
 
 
@@ -55,9 +57,9 @@ def describe(raw: str, rule_id: str) -> str:
     """Say what was wrong with an NHS number without repeating it (the quarantine never holds identifiers)."""
     text = raw.strip()
     digits = _SPACING.sub("", text)
-    if rule_id == "nhs_number.scientific_notation":
+    if rule_id == R.NHS_NUMBER__SCIENTIFIC_NOTATION:
         return "a number in scientific notation (digits lost)"
-    if rule_id == "nhs_number.invalid_check_digit":
+    if rule_id == R.NHS_NUMBER__INVALID_CHECK_DIGIT:
         return "10 digits whose check digit does not match"
     n_digits = sum(c.isdigit() for c in digits)
     return f"{len(digits)} characters, {n_digits} of them digits"

@@ -47,7 +47,7 @@ def feed_files(feed: Path) -> list[dict[str, Any]]:
     manifest = json.loads((feed / "demo_feeds" / "manifest.json").read_text())
     out: list[dict[str, Any]] = []
     for provider in providers(feed):
-        if provider.source_type == "csv_drop":
+        if provider.source_type in {"csv_drop"}:  # the trusts' exports
             profile = load_profile(provider.profile, settings.profiles_dir())
             files = manifest["providers"][provider.ods_code]["files"]
             for entity, entry in files.items():

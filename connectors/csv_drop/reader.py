@@ -25,6 +25,7 @@ import pyarrow.csv as pa_csv
 
 from connectors.base import Malformed, RawBatch
 from connectors.encoding import ENCODING_NAMES, UTF16_BOMS, sniff
+from expectations.rules import R
 from psirf.errors import BatchRejected
 
 CSV_HARD_LIMIT = 64 * 1024 * 1024
@@ -133,7 +134,7 @@ def iter_csv(path: Path, chunk_rows: int | None = None, group_column: str | None
     limit = max_field_chars()
     found = _header(path, encoding)
     if found is None:
-        raise BatchRejected(source, "the file is empty", rule_id="batch.empty")
+        raise BatchRejected(source, "the file is empty", rule_id=R.BATCH__EMPTY)
     header, delimiter = found
     columns = [" ".join(c.split()) for c in header]
     dupes = sorted({c for c in columns if columns.count(c) > 1})
@@ -182,7 +183,7 @@ def iter_csv(path: Path, chunk_rows: int | None = None, group_column: str | None
 
 
 def _ragged(numbers: _RowNumbers, ragged: list[tuple[int, int]], width: int) -> list[tuple[int, str, str]]:
-    return [Malformed(numbers.spreadsheet(n), "row.malformed", f"{fields} fields where the header has {width}")
+    return [Malformed(numbers.spreadsheet(n), R.ROW__MALFORMED, f"{fields} fields where the header has {width}")
             for n, fields in ragged]
 
 
@@ -283,7 +284,7 @@ def _hold_back_long_fields(frame: pd.DataFrame, numbers: list[int], malformed: l
     held = list(malformed)
     for i in bad.nonzero()[0].tolist():
         column = str(too_long.columns[too_long.iloc[i].to_numpy().argmax()])
-        held.append(Malformed(numbers[i], "field.too_long", f"column {column!r} has {int(lengths.iloc[i][column]):,} "
+        held.append(Malformed(numbers[i], R.FIELD__TOO_LONG, f"column {column!r} has {int(lengths.iloc[i][column]):,} "
                                                             f"characters, more than the limit of {limit:,}", column))
     keep = ~bad
     return (frame[keep].reset_index(drop=True), [n for n, k in zip(numbers, keep.tolist(), strict=True) if k],

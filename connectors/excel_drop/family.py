@@ -11,6 +11,7 @@ import pandas as pd
 
 from connectors.base import RawBatch, RawSpec, RawSummary, SourceFamily, concat_results
 from connectors.excel_drop.reader import ExcelSheetConfig, read_excel
+from expectations.rules import R
 
 if TYPE_CHECKING:
     from psirf.registry import Provider
@@ -48,7 +49,7 @@ class ExcelDrop(SourceFamily):
         rejects the batch, under the same rule)."""
         from expectations.raw_suites import batch_result
 
-        sheet = batch_result(spec.entity, "raw.sheet_missing", "sheet", evaluated=1, failed=0)
+        sheet = batch_result(spec.entity, R.RAW__SHEET_MISSING, "sheet", evaluated=1, failed=0)
         return concat_results([sheet, super().raw_checks(summary, spec)])
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from connectors.base import RawBatch
+from expectations.rules import R
 from psirf.errors import BatchRejected
 
 EXCEL_EPOCH = dt.datetime(1899, 12, 30)  # serial 1 = 1900-01-01 (Excel's 1900 leap-year bug included)
@@ -64,7 +65,7 @@ def read_excel(path: Path, config: ExcelSheetConfig) -> RawBatch:
         workbook = load_workbook(path, read_only=True, data_only=True)
     except (InvalidFileException, OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
         raise BatchRejected(source, f"is not a readable .xlsx workbook ({type(exc).__name__}: {exc})",
-                            rule_id="raw.unreadable") from None
+                            rule_id=R.RAW__UNREADABLE) from None
     try:
         if config.sheet is None:
             sheet = workbook.worksheets[0]
@@ -72,17 +73,17 @@ def read_excel(path: Path, config: ExcelSheetConfig) -> RawBatch:
             sheet = workbook[config.sheet]
         else:
             raise BatchRejected(source, f"has no sheet {config.sheet!r}; its sheets are {workbook.sheetnames}",
-                                rule_id="raw.sheet_missing", field=config.sheet)
+                                rule_id=R.RAW__SHEET_MISSING, field=config.sheet)
         rows = sheet.iter_rows()
         try:
             header_cells = next(rows)
         except StopIteration:
-            raise BatchRejected(source, f"sheet {sheet.title!r} is empty", rule_id="batch.empty") from None
+            raise BatchRejected(source, f"sheet {sheet.title!r} is empty", rule_id=R.BATCH__EMPTY) from None
         header = [" ".join(str(c.value).split()) if c.value is not None else "" for c in header_cells]
         while header and header[-1] == "":
             header.pop()
         if not header:
-            raise BatchRejected(source, f"sheet {sheet.title!r} has no header row", rule_id="batch.empty")
+            raise BatchRejected(source, f"sheet {sheet.title!r} has no header row", rule_id=R.BATCH__EMPTY)
         formats = [config.date_formats.get(name) for name in header]
         records: list[list[str]] = []
         numbers: list[int] = []

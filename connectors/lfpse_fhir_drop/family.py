@@ -26,6 +26,7 @@ from connectors.base import (
     field_of,
 )
 from connectors.lfpse_fhir_drop.reader import SUPPORTED_TAXONOMY_VERSIONS, iter_fhir, read_fhir
+from expectations.rules import R
 
 if TYPE_CHECKING:
     from psirf.registry import Provider
@@ -33,10 +34,10 @@ if TYPE_CHECKING:
 
 # The raw layer's FHIR checks: rule -> the field its result is reported under. A record failing one is quarantined
 # by the reader (``RawBatch.malformed``); here each is measured over every record of the file.
-PROFILE_RULES = {"fhir.invalid_json": "json", "fhir.not_adverse_event": "resourceType",
-                 "fhir.not_lfpse": "meta.profile", "fhir.unsupported_taxonomy": "taxonomy version",
-                 "fhir.mixed_taxonomy": "taxonomy version", "fhir.unsupported_entry": "request.method"}
-ELEMENT_RULES = ("fhir.missing_element", "fhir.invalid_value")
+PROFILE_RULES = {R.FHIR__INVALID_JSON: "json", R.FHIR__NOT_ADVERSE_EVENT: "resourceType",
+                 R.FHIR__NOT_LFPSE: "meta.profile", R.FHIR__UNSUPPORTED_TAXONOMY: "taxonomy version",
+                 R.FHIR__MIXED_TAXONOMY: "taxonomy version", R.FHIR__UNSUPPORTED_ENTRY: "request.method"}
+ELEMENT_RULES = (R.FHIR__MISSING_ELEMENT, R.FHIR__INVALID_VALUE)
 
 
 def renumber_rows(batch: RawBatch, *, always: bool = False, offset: int = 0) -> RawBatch:

@@ -47,6 +47,7 @@ import pandas as pd
 
 from connectors.base import Malformed, RawBatch, RawNote
 from connectors.encoding import decode, sniff_encoding
+from expectations.rules import R
 from psirf.errors import BatchRejected
 from transforms.profile import FhirLocalReference
 
@@ -125,7 +126,7 @@ REQUIRED_ELEMENTS: dict[str, str] = {
 }
 CATEGORY_EVENT_TYPES = {"AE": "incident", "PAE": "risk"}  # STU3 AdverseEvent.category -> LFPSE event type
 
-MISSING = "fhir.missing_element"
+MISSING = R.FHIR__MISSING_ELEMENT
 
 
 def _missing(element: str, problem: str) -> _Malformed:
@@ -276,7 +277,7 @@ _HINT = "FHIR JSON must be UTF-8: re-export it from LFPSE"
 
 def _decode(data: bytes, source: str) -> tuple[str, str]:
     if not data.strip():
-        raise BatchRejected(source, "the file is empty", rule_id="batch.empty")
+        raise BatchRejected(source, "the file is empty", rule_id=R.BATCH__EMPTY)
     return decode(data, source, _ENCODINGS, _HINT)
 
 
@@ -363,21 +364,21 @@ def _bundle_entries(bundle: dict[str, Any], row_number: int | None, where: str) 
 
 def _rows_for(record: _Record, supported: frozenset[int], fallbacks: _Fallbacks) -> list[dict[str, str]]:
     if record.error is not None:
-        raise _Malformed("fhir.invalid_json", record.error)
+        raise _Malformed(R.FHIR__INVALID_JSON, record.error)
     method = str((record.request or {}).get("method", "")).upper()
     if method == "DELETE":
         return [_deletion(record)]
     if method not in ("", "POST", "PUT"):
-        raise _Malformed("fhir.unsupported_entry", f"request.method {method}; expected PUT, POST or DELETE")
+        raise _Malformed(R.FHIR__UNSUPPORTED_ENTRY, f"request.method {method}; expected PUT, POST or DELETE")
     resource = record.item
     if resource is None:
         raise _Malformed(MISSING, "the Bundle entry has no resource; expected an AdverseEvent", "resource")
     if not isinstance(resource, dict):
-        raise _Malformed("fhir.invalid_json", "the resource is not a JSON object")
+        raise _Malformed(R.FHIR__INVALID_JSON, "the resource is not a JSON object")
     kind = resource.get("resourceType")
     if kind != "AdverseEvent":
         found = f"a {kind} resource" if isinstance(kind, str) and kind else "JSON without a resourceType"
-        raise _Malformed("fhir.not_adverse_event", f"{found}; expected an LFPSE AdverseEvent")
+        raise _Malformed(R.FHIR__NOT_ADVERSE_EVENT, f"{found}; expected an LFPSE AdverseEvent")
     return _event_rows(resource, supported, fallbacks)
 
 
@@ -386,12 +387,12 @@ def _deletion(record: _Record) -> dict[str, str]:
     if not url:
         raise _missing("request.url", "DELETE entry without request.url; expected AdverseEvent/<id>")
     if "?" in url:
-        raise _Malformed("fhir.unsupported_entry", f"conditional delete {url!r}; expected AdverseEvent/<id>")
+        raise _Malformed(R.FHIR__UNSUPPORTED_ENTRY, f"conditional delete {url!r}; expected AdverseEvent/<id>")
     match = _DELETE_URL.match(url)
     if match is None:
         if re.match(r"^(?:.*/)?[A-Z][A-Za-z]+/[^/]+$", url):
-            raise _Malformed("fhir.not_adverse_event", f"DELETE {url!r} is not for an AdverseEvent")
-        raise _Malformed("fhir.invalid_value", f"DELETE url {url!r}; expected AdverseEvent/<id>")
+            raise _Malformed(R.FHIR__NOT_ADVERSE_EVENT, f"DELETE {url!r} is not for an AdverseEvent")
+        raise _Malformed(R.FHIR__INVALID_VALUE, f"DELETE url {url!r}; expected AdverseEvent/<id>")
     if not record.bundle_time:
         raise _missing("Bundle.timestamp", f"DELETE AdverseEvent/{match.group(1)} in a Bundle without timestamp or "
                                            "meta.lastUpdated; expected the time of the deletion")
@@ -408,7 +409,7 @@ def _event_rows(event: dict[str, Any], supported: frozenset[int], fallbacks: _Fa
     label = f"AdverseEvent {resource_id}"
     version = _taxonomy_version(event, label)
     if version not in supported:
-        raise _Malformed("fhir.unsupported_taxonomy", f"{label}: taxonomy version {version}; expected one of "
+        raise _Malformed(R.FHIR__UNSUPPORTED_TAXONOMY, f"{label}: taxonomy version {version}; expected one of "
                                                       f"{sorted(supported)}")
     contained = [c for c in event.get("contained") or [] if isinstance(c, dict)]
     holders = [event, *(c for c in contained if c.get("resourceType") != "Patient")]
@@ -420,24 +421,24 @@ def _event_rows(event: dict[str, Any], supported: frozenset[int], fallbacks: _Fa
         row["LastUpdated"] = _utc_seconds(last_updated, f"{label}: meta.lastUpdated")
     elif fallbacks.bundle_time:
         row["LastUpdated"] = _utc_seconds(fallbacks.bundle_time, f"{label}: Bundle.timestamp")
-        fallbacks.notes.append(("fhir.version_time_fallback", "meta.lastUpdated", "(absent): Bundle.timestamp used",
+        fallbacks.notes.append((R.FHIR__VERSION_TIME_FALLBACK, "meta.lastUpdated", "(absent): Bundle.timestamp used",
                                 "meta.lastUpdated"))
     else:
         row["LastUpdated"] = fallbacks.file_time
-        fallbacks.notes.append(("fhir.version_time_fallback", "meta.lastUpdated",
+        fallbacks.notes.append((R.FHIR__VERSION_TIME_FALLBACK, "meta.lastUpdated",
                                 "(absent): the export file's time used", "meta.lastUpdated"))
     row["EventType"] = _event_type(event, label, fallbacks)
     date_value = event.get("date")
     if date_value is not None:
         if not isinstance(date_value, str):
-            raise _Malformed("fhir.invalid_value", f"{label}: date is not a string; expected a FHIR dateTime")
+            raise _Malformed(R.FHIR__INVALID_VALUE, f"{label}: date is not a string; expected a FHIR dateTime")
         match = _DATE_PREFIX.match(date_value)
         row["EventDate"] = match.group(1) if match else date_value  # kept as sent: the transform names it
         row["EventTime"] = (match.group(2) or "") if match else ""
     description = event.get("description")
     if description is not None:
         if not isinstance(description, str):
-            raise _Malformed("fhir.invalid_value", f"{label}: description is not a string")
+            raise _Malformed(R.FHIR__INVALID_VALUE, f"{label}: description is not a string")
         row["Description"] = description
     for field in EVENT_FIELDS:
         row[field.column] = _value(_nested(holders, field, version, label), field, label)
@@ -460,7 +461,7 @@ def _event_rows(event: dict[str, Any], supported: frozenset[int], fallbacks: _Fa
         seen[sequence] = seen.get(sequence, 0) + 1
     repeated = sorted(s for s, n in seen.items() if n > 1)
     if repeated:
-        raise _Malformed("fhir.invalid_value", f"{label}: PatientSequence {repeated} used by more than one "
+        raise _Malformed(R.FHIR__INVALID_VALUE, f"{label}: PatientSequence {repeated} used by more than one "
                                                "patient; expected one sequence number per patient")
     patients.sort(key=lambda values: int(values["PatientSequence"]))
     return [{**row, **values} for values in patients]
@@ -480,7 +481,7 @@ def _local_reference(record: _Record, spec: FhirLocalReference) -> str:
                          and i.get("system") == spec.identifier_system and isinstance(i.get("value"), str)
                          and i["value"].strip()})
         if len(values) > 1:
-            raise _Malformed("fhir.invalid_value", f"AdverseEvent {resource.get('id')}: {len(values)} identifiers "
+            raise _Malformed(R.FHIR__INVALID_VALUE, f"AdverseEvent {resource.get('id')}: {len(values)} identifiers "
                                                    f"with system {spec.identifier_system}; expected at most one")
         return values[0] if values else ""
     assert spec.extension is not None and spec.url is not None
@@ -505,11 +506,11 @@ def _taxonomy_version(event: dict[str, Any], label: str) -> int:
             if m and m.group(1) in LFPSE_EXTENSIONS:
                 from_extensions.add(int(m.group(2)))
     if not from_profile and not from_extensions:
-        raise _Malformed("fhir.not_lfpse", f"{label}: no patient-safety-adverse-event-N profile and no LFPSE "
+        raise _Malformed(R.FHIR__NOT_LFPSE, f"{label}: no patient-safety-adverse-event-N profile and no LFPSE "
                                            "extension; expected an LFPSE record")
     versions = from_profile | from_extensions
     if len(versions) > 1:
-        raise _Malformed("fhir.mixed_taxonomy", f"{label}: taxonomy versions {sorted(versions)} (profile "
+        raise _Malformed(R.FHIR__MIXED_TAXONOMY, f"{label}: taxonomy versions {sorted(versions)} (profile "
                                                 f"{sorted(from_profile)}, extensions {sorted(from_extensions)}); "
                                                 "expected one version")
     return versions.pop()
@@ -529,7 +530,7 @@ def _event_type(event: dict[str, Any], label: str, fallbacks: _Fallbacks) -> str
         category = event.get("category")
         if isinstance(category, str) and category.strip() in CATEGORY_EVENT_TYPES:
             chosen = CATEGORY_EVENT_TYPES[category.strip()]
-            fallbacks.notes.append(("fhir.event_type_from_category", "category",
+            fallbacks.notes.append((R.FHIR__EVENT_TYPE_FROM_CATEGORY, "category",
                                     f"no type.coding.code; category {category.strip()} read as {chosen}",
                                     "type.coding.code"))
             return chosen
@@ -537,7 +538,7 @@ def _event_type(event: dict[str, Any], label: str, fallbacks: _Fallbacks) -> str
         raise _missing("event type", f"{label}: no event type: no type.coding.code and no STU3 category{found}; "
                                      "expected incident, outcome, risk or goodCare")
     if len(distinct) > 1:
-        raise _Malformed("fhir.invalid_value", f"{label}: several event types {distinct}; expected one")
+        raise _Malformed(R.FHIR__INVALID_VALUE, f"{label}: several event types {distinct}; expected one")
     return distinct[0]
 
 
@@ -548,7 +549,7 @@ def _patient(patient: dict[str, Any], version: int, label: str) -> dict[str, str
         raise _missing("PatientSequence", f"{label}: a contained Patient has no PatientSequence in "
                                           f"{PATIENT_EXTENSION}-{version}; expected 1, 2, 3, ...")
     if not sequence.isdigit():
-        raise _Malformed("fhir.invalid_value", f"{label}: PatientSequence is not a whole number")
+        raise _Malformed(R.FHIR__INVALID_VALUE, f"{label}: PatientSequence is not a whole number")
     return values
 
 
@@ -574,7 +575,7 @@ def _nested(holders: list[dict[str, Any]], field: _Field, version: int, label: s
     """The nested extensions named ``field.url`` inside the (single) ``field.extension``-version extension."""
     parents = [e for h in holders for e in _extensions(h) if _url_is(e.get("url"), field.extension, version)]
     if len(parents) > 1:
-        raise _Malformed("fhir.invalid_value", f"{label}: extension {field.extension}-{version} appears "
+        raise _Malformed(R.FHIR__INVALID_VALUE, f"{label}: extension {field.extension}-{version} appears "
                                                f"{len(parents)} times; expected at most once")
     if not parents:
         return []
@@ -589,7 +590,7 @@ def _sub_url(url: object) -> str:
 def _value(nested: list[dict[str, Any]], field: _Field, label: str) -> str:
     values = [v for v in (_scalar(e, field, label) for e in nested) if v != ""]
     if len(values) > 1 and not field.many:
-        raise _Malformed("fhir.invalid_value", f"{label}: {field.column} appears {len(values)} times; expected "
+        raise _Malformed(R.FHIR__INVALID_VALUE, f"{label}: {field.column} appears {len(values)} times; expected "
                                                "at most one value")
     return "|".join(values)
 
@@ -605,9 +606,9 @@ def _scalar(ext: dict[str, Any], field: _Field, label: str) -> str:
     if not keys:
         return ""
     if len(keys) > 1:
-        raise _Malformed("fhir.invalid_value", f"{label}: {field.column} has several values {keys}; expected one")
+        raise _Malformed(R.FHIR__INVALID_VALUE, f"{label}: {field.column} has several values {keys}; expected one")
     key, value = keys[0], ext[keys[0]]
-    wrong = _Malformed("fhir.invalid_value", f"{label}: {field.column} {key} holds a JSON "
+    wrong = _Malformed(R.FHIR__INVALID_VALUE, f"{label}: {field.column} {key} holds a JSON "
                                              f"{type(value).__name__}; expected a {key[5:]}")
     if key == "valueBoolean":
         if not isinstance(value, bool):
@@ -628,7 +629,7 @@ def _scalar(ext: dict[str, Any], field: _Field, label: str) -> str:
         if len(codes) != 1:
             raise wrong
         return str(codes[0])
-    raise _Malformed("fhir.invalid_value", f"{label}: {field.column} is a {key[5:]}; expected a code, string, "
+    raise _Malformed(R.FHIR__INVALID_VALUE, f"{label}: {field.column} is a {key[5:]}; expected a code, string, "
                                            "integer, boolean or date")
 
 
@@ -636,11 +637,11 @@ def _utc_seconds(value: object, what: str) -> str:
     """A FHIR instant as naive UTC to the second, so the profile needs one datetime format."""
     match = _INSTANT.match(value) if isinstance(value, str) else None
     if match is None:
-        raise _Malformed("fhir.invalid_value", f"{what} is {value!r}; expected an instant with a time zone, "
+        raise _Malformed(R.FHIR__INVALID_VALUE, f"{what} is {value!r}; expected an instant with a time zone, "
                                                "e.g. 2026-10-30T14:05:09+01:00")
     zone = "+00:00" if match.group(2) == "Z" else match.group(2)
     try:
         moment = dt.datetime.fromisoformat(match.group(1) + zone)
     except ValueError:
-        raise _Malformed("fhir.invalid_value", f"{what} is {value!r}, which is not a real date and time") from None
+        raise _Malformed(R.FHIR__INVALID_VALUE, f"{what} is {value!r}, which is not a real date and time") from None
     return moment.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="seconds")

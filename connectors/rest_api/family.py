@@ -29,6 +29,7 @@ from connectors.base import (
     concat_results,
     count_nonblank_lines,
 )
+from expectations.rules import R
 
 if TYPE_CHECKING:
     from psirf.registry import Provider
@@ -193,7 +194,7 @@ class RestApi(SourceFamily):
         does)."""
         from expectations.raw_suites import row_result
 
-        shape = [row_result(spec.entity, "api.field_absent", column, summary.rows, summary.absent.get(column, 0))
+        shape = [row_result(spec.entity, R.API__FIELD_ABSENT, column, summary.rows, summary.absent.get(column, 0))
                  for column in spec.required_columns if column in summary.columns]
         return concat_results([super().raw_checks(summary, spec), *shape])
 
