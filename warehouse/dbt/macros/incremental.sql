@@ -21,17 +21,18 @@
     fact whose `replace_by` column (one or several; default: the unique key) matches a key in the batch, then
     inserts the batch's live rows. So a deleted incident leaves the fact, a patient pruned from an updated
     incident leaves with it, and a bridge pair follows both its response and its incident. Set-based: one DELETE
-    and one INSERT per fact, in the model's transaction. -#}
+    per replace_by column (each a semi-join; an OR of IN lists would be tested row by row on PostgreSQL once a
+    list outgrows work_mem) and one INSERT per fact, in the model's transaction. -#}
 {% macro get_incremental_replace_changed_sql(arg_dict) -%}
     {%- set target = arg_dict["target_relation"] -%}
     {%- set batch = arg_dict["temp_relation"] -%}
     {%- set replace_by = config.get("replace_by") or arg_dict["unique_key"] -%}
     {%- if replace_by is string -%}{%- set replace_by = [replace_by] -%}{%- endif -%}
     {%- set columns = arg_dict["dest_columns"] | map(attribute="quoted") | join(", ") -%}
-    delete from {{ target }} where
     {%- for key in replace_by %}
-        {% if not loop.first %}or {% endif %}{{ key }} in (select {{ key }} from {{ batch }} where {{ key }} is not null)
-    {%- endfor %};
+    delete from {{ target }}
+    where {{ key }} in (select {{ key }} from {{ batch }} where {{ key }} is not null);
+    {%- endfor %}
     insert into {{ target }} ({{ columns }})
     select {{ columns }} from {{ batch }} where not is_removed
 {%- endmacro %}

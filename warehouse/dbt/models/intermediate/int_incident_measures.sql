@@ -1,3 +1,6 @@
+{{ config(materialized='incremental', unique_key='incident_key', incremental_strategy='replace_changed',
+          indexes=psirf_indexes(['incident_key', 'canonical_updated_at']),
+          pre_hook="{{ psirf_hold_load_lock() }}") }}
 {#- Grain: one row per canonical incident record, any event type, deleted ones included (the facts see deletions).
 
     The per-incident measures, each defined once, here:
@@ -12,23 +15,53 @@
     - reporting timeliness: whole days from occurring to being reported.
     Only incidents (event type incident) carry a Duty of Candour and a Never Event status.
 
-    The patients' worst harm is read per incident (a lateral join on the indexed incident_key), so an incremental
-    fact that asks for a few changed incidents costs a few index probes, not an aggregate over every patient. -#}
-with patients_worst as (
+    A table, kept incrementally: a nightly build recomputes only the incidents whose record or patients changed
+    since its watermark (canonical_updated_at), reading their patients' harm by a lateral join on the indexed
+    incident_key (a few index probes, not an aggregate over every patient); a full build aggregates the patients
+    once. The facts, the PSIRP criteria and the LFPSE matching then read this table instead of recomputing every
+    incident's measures each time. -#}
+-- depends_on: {{ ref('stg_canonical__incident_patients') }}
+with
+{% if is_incremental() %}
+changed_keys as (
+    select incident_key from {{ ref('stg_canonical__incidents') }}
+    where {{ changed_since_watermark('updated_at') }}
+    union
+    select incident_key from {{ ref('stg_canonical__incident_patients') }}
+    where {{ changed_since_watermark('updated_at') }}
+),
+{% endif %}
+
+patients_worst as (
     select
         i.*,
         {{ physical_harm_rank('i.physical_harm_code') }} as own_physical_rank,
         {{ psychological_harm_rank('i.psychological_harm_code') }} as own_psychological_rank,
         w.patients_physical_rank,
-        w.patients_psychological_rank
+        w.patients_psychological_rank,
+        w.patients_updated_at
     from {{ ref('stg_canonical__incidents') }} i
+    {% if is_incremental() %}
     left join lateral (
         select
             max({{ physical_harm_rank('p.physical_harm_code') }}) as patients_physical_rank,
-            max({{ psychological_harm_rank('p.psychological_harm_code') }}) as patients_psychological_rank
+            max({{ psychological_harm_rank('p.psychological_harm_code') }}) as patients_psychological_rank,
+            max(p.updated_at) as patients_updated_at
         from {{ ref('stg_canonical__incident_patients') }} p
         where p.incident_key = i.incident_key
     ) w on true
+    where i.incident_key in (select incident_key from changed_keys)
+    {% else %}
+    left join (
+        select
+            p.incident_key,
+            max({{ physical_harm_rank('p.physical_harm_code') }}) as patients_physical_rank,
+            max({{ psychological_harm_rank('p.psychological_harm_code') }}) as patients_psychological_rank,
+            max(p.updated_at) as patients_updated_at
+        from {{ ref('stg_canonical__incident_patients') }} p
+        group by p.incident_key
+    ) w on w.incident_key = i.incident_key
+    {% endif %}
 ),
 
 worst_harm as (
@@ -89,5 +122,7 @@ select
     harm_mapping_basis,
     taxonomy_version,
     is_deleted,
-    updated_at
+    updated_at,
+    case when patients_updated_at > updated_at then patients_updated_at else updated_at end as canonical_updated_at
+    {{ removed_flag('false') }}
 from measured

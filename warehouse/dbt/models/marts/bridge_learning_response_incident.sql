@@ -1,5 +1,6 @@
 {{ config(materialized='incremental', unique_key=['learning_response_key', 'incident_key'],
           incremental_strategy='replace_changed', replace_by='learning_response_key',
+          indexes=psirf_indexes(['learning_response_key', 'canonical_updated_at']),
           pre_hook="{{ psirf_hold_load_lock() }}") }}
 {#- Grain: one row per (learning response, incident) pair where both are live: the incidents a response covers
     (many-to-many). Incremental by response: a response is affected when it changed or when one of the incidents

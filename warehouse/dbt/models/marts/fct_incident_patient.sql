@@ -1,5 +1,6 @@
 {{ config(materialized='incremental', unique_key='incident_patient_key', incremental_strategy='replace_changed',
-          replace_by='incident_key', pre_hook="{{ psirf_hold_load_lock() }}") }}
+          replace_by='incident_key', indexes=psirf_indexes(['incident_key', 'canonical_updated_at']),
+          pre_hook="{{ psirf_hold_load_lock() }}") }}
 -- depends_on: {{ ref('stg_canonical__incident_patients') }}
 {# Grain: one row per patient of a live incident (incident, patient sequence): harm and demographics for
     inequality analysis. No patient identifier, not even the pseudonym. Deprivation (IMD decile) is not supplied
@@ -7,13 +8,24 @@
 
     Incremental by incident: every patient of a changed incident is replaced, so a patient pruned from an updated
     incident leaves with it; a tombstone per changed incident clears incidents left with no patient. -#}
-with changed_incidents as (
+with
+{% if is_incremental() %}
+-- The incidents whose record or patients changed since the watermark: a union of keys, then a semi-join (an OR of
+-- the two conditions would make PostgreSQL test every incident against the patients' list, row by row).
+changed_keys as (
+    select incident_key from {{ ref('stg_canonical__incidents') }}
+    where {{ changed_since_watermark('updated_at') }}
+    union
+    select incident_key from {{ ref('stg_canonical__incident_patients') }}
+    where {{ changed_since_watermark('updated_at') }}
+),
+{% endif %}
+
+changed_incidents as (
     select i.*
     from {{ ref('stg_canonical__incidents') }} i
     {% if is_incremental() %}
-    where {{ changed_since_watermark('i.updated_at') }}
-       or i.incident_key in (select p.incident_key from {{ ref('stg_canonical__incident_patients') }} p
-                             where {{ changed_since_watermark('p.updated_at') }})
+    where i.incident_key in (select incident_key from changed_keys)
     {% else %}
     where not i.is_deleted and i.event_type_code = 'incident'
     {% endif %}
