@@ -134,6 +134,8 @@ class BuildResult:
     success: bool
     nodes: list[dict[str, Any]]
     elapsed: float
+    listed: list[str] = field(default_factory=list)
+    """What ``dbt ls`` printed, one entry per selected node."""
 
     @property
     def failures(self) -> list[dict[str, Any]]:
@@ -202,7 +204,36 @@ def invoke(args: list[str], url: str | None = None, *, quiet: bool = True,
         release_dbt_duckdb()
     if result.exception is not None:
         raise DbtError(f"dbt {' '.join(args)} could not run: {result.exception}") from None
-    return BuildResult(" ".join(args), bool(result.success), nodes, time.monotonic() - started)
+    _name_failing_columns(nodes, result.result, url)
+    listed = [str(line) for line in result.result or []] if args[0] in ("ls", "list") else []
+    return BuildResult(" ".join(args), bool(result.success), nodes, time.monotonic() - started, listed)
+
+
+CONSOLIDATED_TESTS = ("column_checks_", "relationship_checks_")
+"""Tests that run a model's per-column tests in one query (warehouse/dbt/macros/column_checks.sql)."""
+
+
+def _name_failing_columns(nodes: list[dict[str, Any]], run_result: Any, url: str | None) -> None:
+    """A failed column_checks or relationship_checks test says only how many of its rules failed: run its compiled
+    query again and add which per-column tests failed (test, column, rule, offending rows) to its message."""
+    failed = {n["unique_id"]: n for n in nodes if n["status"] in ("fail", "warn")
+              and n["resource_type"] == "test" and n["name"].startswith(CONSOLIDATED_TESTS)}
+    if not failed:
+        return
+    from warehouse.db import make_engine
+
+    compiled = {r.node.unique_id: r.node.compiled_code for r in getattr(run_result, "results", None) or []
+                if r.node.unique_id in failed and getattr(r.node, "compiled_code", None)}
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            for unique_id, sql in compiled.items():
+                rows = conn.exec_driver_sql(sql).all()
+                details = "; ".join(f"{test} ({column}: {rule}, {count} rows)" for test, column, rule, count in rows)
+                node = failed[unique_id]
+                node["message"] = f"{node['message']}: {details}" if details else node["message"]
+    finally:
+        engine.dispose()
 
 
 def build(url: str | None = None, *, full_refresh: bool = False, select: str | None = None, tests: bool = True,
