@@ -11,41 +11,52 @@ with measures as (
 
 incidents as (
     select
-        f.provider_ods, f.occurred_date, f.is_moderate_or_worse, f.duty_of_candour_status,
-        f.never_event_status, f.days_to_report, c.learning_response_coverage, c.has_psii
+        f.provider_ods, cast(date_trunc('month', f.occurred_date) as date) as occurred_month, f.is_moderate_or_worse,
+        f.duty_of_candour_status, f.never_event_status, f.days_to_report, c.learning_response_coverage, c.has_psii
     from {{ ref('fct_incident') }} f
     join {{ ref('oversight_learning_response_coverage') }} c on c.incident_key = f.incident_key
     where not f.data_sharing_opt_out
 ),
 
-recomputed as (
+-- Each incident counts in the twelve periods ending in its month and the eleven months after: an equi-join on
+-- (provider, period end), so every incident meets only its own twelve periods, not every period of its provider.
+months_after as (
+    {%- for k in range(12) %}
+    select {{ k }} as months{% if not loop.last %} union all{% endif %}
+    {%- endfor %}
+),
+
+incident_periods as (
+    select i.*, cast(i.occurred_month + m.months * interval '1 month' as date) as period_end
+    from incidents i
+    cross join months_after m
+),
+
+recomputed as materialized (
     select
         m.provider_ods,
         m.period_end,
         count(i.provider_ods) as incidents,
-        count(*) filter (where i.is_moderate_or_worse) as moderate_or_worse,
-        count(*) filter (where i.duty_of_candour_status = 'notified') as candour_notified,
-        count(*) filter (where i.duty_of_candour_status = 'not_yet_notified') as candour_not_yet_notified,
-        count(*) filter (where i.duty_of_candour_status = 'not_recorded') as candour_not_recorded,
+        count(case when i.is_moderate_or_worse then 1 end) as moderate_or_worse,
+        count(case when i.duty_of_candour_status = 'notified' then 1 end) as candour_notified,
+        count(case when i.duty_of_candour_status = 'not_yet_notified' then 1 end) as candour_not_yet_notified,
+        count(case when i.duty_of_candour_status = 'not_recorded' then 1 end) as candour_not_recorded,
         count(i.days_to_report) as with_reported_date,
         {%- for n in timeliness %}
-        count(*) filter (where i.days_to_report <= {{ n }}) as within_{{ n }}_days,
+        count(case when i.days_to_report <= {{ n }} then 1 end) as within_{{ n }}_days,
         {%- endfor %}
-        count(*) filter (where i.days_to_report <= m.reporting_target_days) as within_target_days,
-        count(*) filter (where i.never_event_status = 'never_event') as never_events,
-        count(*) filter (where i.never_event_status = 'never_event' and i.has_psii) as never_events_with_psii,
-        count(*) filter (where i.never_event_status = 'never_event' and i.learning_response_coverage <> 'supplied')
+        count(case when i.days_to_report <= m.reporting_target_days then 1 end) as within_target_days,
+        count(case when i.never_event_status = 'never_event' then 1 end) as never_events,
+        count(case when i.never_event_status = 'never_event' and i.has_psii then 1 end) as never_events_with_psii,
+        count(case when i.never_event_status = 'never_event' and i.learning_response_coverage <> 'supplied' then 1 end)
             as never_events_without_response,
-        count(*) filter (where i.never_event_status <> 'not_supplied') > 0 as never_event_flag_supplied,
-        count(*) filter (where i.learning_response_coverage = 'supplied') as incidents_with_response,
-        count(*) filter (where i.learning_response_coverage = 'none') as incidents_without_response,
-        count(*) filter (where i.learning_response_coverage = 'not_supplied') as incidents_responses_not_supplied,
+        count(case when i.never_event_status <> 'not_supplied' then 1 end) > 0 as never_event_flag_supplied,
+        count(case when i.learning_response_coverage = 'supplied' then 1 end) as incidents_with_response,
+        count(case when i.learning_response_coverage = 'none' then 1 end) as incidents_without_response,
+        count(case when i.learning_response_coverage = 'not_supplied' then 1 end) as incidents_responses_not_supplied,
         cast(percentile_cont(0.5) within group (order by i.days_to_report) as numeric(10, 1)) as median_days_to_report
     from measures m
-    left join incidents i
-      on i.provider_ods = m.provider_ods
-     and i.occurred_date >= m.period_start
-     and i.occurred_date < m.period_end + interval '1 month'
+    left join incident_periods i on i.provider_ods = m.provider_ods and i.period_end = m.period_end
     group by m.provider_ods, m.period_end
 ),
 

@@ -31,7 +31,7 @@ with checked as (
     full outer join {{ ref('oversight_safety_actions') }} o on o.safety_action_key = f.safety_action_key
 ),
 
-problems as (
+problems as materialized (
     select * from checked
     where from_after_to or cancelled_with_interval or to_without_from or from_not_day_after_due
        or on_time_with_interval or late_not_closed or open_past_due_no_interval or completed_on_time_wrong
