@@ -76,7 +76,12 @@ def target_for(url: str | None = None, threads: int = 4) -> DbtTarget:
         }
         if "sslmode" in query:
             output["sslmode"] = str(query["sslmode"])
-        return DbtTarget(output, {PASSWORD_ENV: sa_url.password or os.environ.get("PGPASSWORD", "")})
+        # No JIT for dbt's sessions: at a million incidents nearly every model and test query costs more than
+        # jit_above_cost, and compiling its expressions (0.5-1 s a query) costs more than the JIT saves in
+        # queries that run a second or two (libpq reads PGOPTIONS; the loader's sessions are unaffected).
+        options = f"{os.environ.get('PGOPTIONS', '')} -c jit=off".strip()
+        return DbtTarget(output, {PASSWORD_ENV: sa_url.password or os.environ.get("PGPASSWORD", ""),
+                                  "PGOPTIONS": options})
     raise DbtError(f"the warehouse URL names {backend!r}: the dbt project runs on DuckDB or PostgreSQL")
 
 

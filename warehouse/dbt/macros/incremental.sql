@@ -4,8 +4,26 @@
     (var lookback_seconds) for clocks that differ between the workers that stamp it; re-reading is harmless because
     every changed parent is replaced whole. -#}
 {% macro changed_since_watermark(column) -%}
-    {{ column }} > (select coalesce(max(canonical_updated_at), cast('1900-01-01' as timestamp))
-                           - interval '{{ var("lookback_seconds") }} seconds' from {{ this }})
+    {{ column }} > {{ psirf_watermark() }}
+{%- endmacro %}
+
+{#- The watermark as a literal, read from the model's own table when it is compiled: the planner then estimates
+    "changed since" from the column's statistics (a few rows: index probes, no hash join over every row) and
+    DuckDB skips the row groups whose zone maps end before it. Safe to read before the model's transaction: only
+    this model writes its table, and a dbt build runs alone. -#}
+{% macro psirf_watermark() -%}
+    {%- set lookback = "interval '" ~ var('lookback_seconds') ~ " seconds'" -%}
+    {%- if execute and is_incremental() -%}
+        {%- set newest = run_query("select max(canonical_updated_at) from " ~ this).columns[0].values()[0] -%}
+        {%- if newest is none -%}
+            {%- set newest = '1900-01-01 00:00:00' -%}
+        {%- elif newest is not string -%}
+            {%- set newest = newest.strftime('%Y-%m-%d %H:%M:%S.%f') -%}
+        {%- endif -%}
+        (cast('{{ newest }}' as timestamp) - {{ lookback }})
+    {%- else -%}
+        (select coalesce(max(canonical_updated_at), cast('1900-01-01' as timestamp)) - {{ lookback }} from {{ this }})
+    {%- endif -%}
 {%- endmacro %}
 
 {#- On incremental runs a model also returns tombstones (is_removed = true) for what must leave it; the column

@@ -6,10 +6,10 @@
     - dbt has just created a table (CREATE TABLE AS has no statistics at all), and the next model or test reads it
       at once.
 
-    `psirf_analyze_stale_sources` (on-run-start) analyses the canonical tables whose statistics are stale by
-    autovacuum's own rule (more rows changed since the last analyse than 50 + 10% of the table) or that have grown
-    by more than a tenth on disk since (the counters of a load still committing can lag): after a backfill every
-    table is analysed, after a small nightly delta none is. `psirf_analyze_if_stale` (post-hook) does the same for
+    `psirf_analyze_stale_sources` (on-run-start) analyses the canonical tables that have no column statistics, or
+    whose statistics are stale by autovacuum's own rule (more rows changed since the last analyse than 50 + 10% of
+    the table), or that have grown by more than a tenth on disk since (the counters of a load still committing can
+    lag): after a backfill every table is analysed, after a small nightly delta none is. `psirf_analyze_if_stale` (post-hook) does the same for
     the table a model, seed or snapshot just wrote: a rebuilt table is always analysed, an incremental fact only
     when the night's change is large. DuckDB keeps its statistics up to date itself: nothing to do. -#}
 
@@ -19,7 +19,7 @@
     join pg_namespace n on n.oid = c.relnamespace
     left join pg_stat_user_tables s on s.relid = c.oid
     where c.relkind in ('r', 'p') and ({{ relation_filter }})
-      and (c.reltuples < 0
+      and (not exists (select 1 from pg_stats st where st.schemaname = n.nspname and st.tablename = c.relname)
            or coalesce(s.n_mod_since_analyze, 0) > 50 + 0.1 * greatest(c.reltuples, 0)
            or pg_relation_size(c.oid) / current_setting('block_size')::int > 1.1 * c.relpages + 8)
 {%- endmacro -%}
