@@ -54,10 +54,12 @@ class DbtTarget:
                               sort_keys=False)
 
 
-def target_for(url: str | None = None, threads: int = 4) -> DbtTarget:
-    """The dbt target for a SQLAlchemy warehouse URL (default :func:`psirf.settings.warehouse_url`)."""
+def target_for(url: str | None = None, threads: int | None = None) -> DbtTarget:
+    """The dbt target for a SQLAlchemy warehouse URL (default :func:`psirf.settings.warehouse_url`), running
+    ``threads`` nodes at a time (default :func:`psirf.settings.dbt_threads`)."""
     from warehouse.db import duckdb_settings
 
+    threads = threads or settings.dbt_threads()
     sa_url = make_url(url or settings.warehouse_url())
     backend = sa_url.get_backend_name()
     if backend == "duckdb":
