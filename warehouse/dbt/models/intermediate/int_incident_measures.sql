@@ -16,21 +16,38 @@
     Only incidents (event type incident) carry a Duty of Candour and a Never Event status.
 
     A table, kept incrementally: a nightly build recomputes only the incidents whose record or patients changed
-    since its watermark (canonical_updated_at), reading their patients' harm by a lateral join on the indexed
-    incident_key (a few index probes, not an aggregate over every patient); a full build aggregates the patients
-    once. The facts, the PSIRP criteria and the LFPSE matching then read this table instead of recomputing every
+    since its watermark (canonical_updated_at), reading only their patients (on PostgreSQL by the index on
+    incident_key: a few probes, not an aggregate over every patient); a full build aggregates the patients once. The facts, the PSIRP criteria and the LFPSE matching then read this table instead of recomputing every
     incident's measures each time. -#}
 -- depends_on: {{ ref('stg_canonical__incident_patients') }}
-with
-{% if is_incremental() %}
-changed_keys as (
-    select incident_key from {{ ref('stg_canonical__incidents') }}
-    where {{ changed_since_watermark('updated_at') }}
-    union
-    select incident_key from {{ ref('stg_canonical__incident_patients') }}
-    where {{ changed_since_watermark('updated_at') }}
+with incidents as (
+    select i.*
+    from {{ ref('stg_canonical__incidents') }} i
+    {% if is_incremental() %}
+    -- Changed since the watermark: the record itself (a filter the scan applies, so only those rows are read) ...
+    where {{ changed_since_watermark('i.updated_at') }}
+    union all
+    -- ... or only its patients (rare: those records alone are read, by their keys).
+    select i.*
+    from {{ ref('stg_canonical__incidents') }} i
+    where not ({{ changed_since_watermark('i.updated_at') }})
+      and i.incident_key in (select p.incident_key from {{ ref('stg_canonical__incident_patients') }} p
+                             where {{ changed_since_watermark('p.updated_at') }})
+    {% endif %}
 ),
-{% endif %}
+
+patients as (
+    select
+        p.incident_key,
+        max({{ physical_harm_rank('p.physical_harm_code') }}) as patients_physical_rank,
+        max({{ psychological_harm_rank('p.psychological_harm_code') }}) as patients_psychological_rank,
+        max(p.updated_at) as patients_updated_at
+    from {{ ref('stg_canonical__incident_patients') }} p
+    {% if is_incremental() %}
+    where p.incident_key in (select incident_key from incidents)
+    {% endif %}
+    group by p.incident_key
+),
 
 patients_worst as (
     select
@@ -40,28 +57,8 @@ patients_worst as (
         w.patients_physical_rank,
         w.patients_psychological_rank,
         w.patients_updated_at
-    from {{ ref('stg_canonical__incidents') }} i
-    {% if is_incremental() %}
-    left join lateral (
-        select
-            max({{ physical_harm_rank('p.physical_harm_code') }}) as patients_physical_rank,
-            max({{ psychological_harm_rank('p.psychological_harm_code') }}) as patients_psychological_rank,
-            max(p.updated_at) as patients_updated_at
-        from {{ ref('stg_canonical__incident_patients') }} p
-        where p.incident_key = i.incident_key
-    ) w on true
-    where i.incident_key in (select incident_key from changed_keys)
-    {% else %}
-    left join (
-        select
-            p.incident_key,
-            max({{ physical_harm_rank('p.physical_harm_code') }}) as patients_physical_rank,
-            max({{ psychological_harm_rank('p.psychological_harm_code') }}) as patients_psychological_rank,
-            max(p.updated_at) as patients_updated_at
-        from {{ ref('stg_canonical__incident_patients') }} p
-        group by p.incident_key
-    ) w on w.incident_key = i.incident_key
-    {% endif %}
+    from incidents i
+    left join patients w on w.incident_key = i.incident_key
 ),
 
 worst_harm as (

@@ -9,24 +9,18 @@
     Incremental by incident: every patient of a changed incident is replaced, so a patient pruned from an updated
     incident leaves with it; a changed incident left with no patient (or deleted) still gives a row, a tombstone
     that clears its old patients. -#}
-with
-{% if is_incremental() %}
--- The incidents whose record or patients changed since the watermark: a union of keys, then a semi-join (an OR of
--- the two conditions would make PostgreSQL test every incident against the patients' list, row by row).
-changed_keys as (
-    select incident_key from {{ ref('stg_canonical__incidents') }}
-    where {{ changed_since_watermark('updated_at') }}
-    union
-    select incident_key from {{ ref('stg_canonical__incident_patients') }}
-    where {{ changed_since_watermark('updated_at') }}
-),
-{% endif %}
-
-changed_incidents as (
+with changed_incidents as (
     select i.*
     from {{ ref('stg_canonical__incidents') }} i
     {% if is_incremental() %}
-    where i.incident_key in (select incident_key from changed_keys)
+    -- Changed since the watermark: the record itself (a filter the scan applies) or only its patients (by key).
+    where {{ changed_since_watermark('i.updated_at') }}
+    union all
+    select i.*
+    from {{ ref('stg_canonical__incidents') }} i
+    where not ({{ changed_since_watermark('i.updated_at') }})
+      and i.incident_key in (select p.incident_key from {{ ref('stg_canonical__incident_patients') }} p
+                             where {{ changed_since_watermark('p.updated_at') }})
     {% else %}
     where not i.is_deleted and i.event_type_code = 'incident'
     {% endif %}
