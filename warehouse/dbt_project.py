@@ -212,7 +212,7 @@ def invoke(args: list[str], url: str | None = None, *, quiet: bool = True,
     if result.exception is not None:
         raise DbtError(f"dbt {' '.join(args)} could not run: {result.exception}") from None
     _name_failing_columns(nodes, result.result, url)
-    listed = [str(line) for line in result.result or []] if args[0] in ("ls", "list") else []
+    listed = [str(line) for line in result.result] if isinstance(result.result, list) else []
     return BuildResult(" ".join(args), bool(result.success), nodes, time.monotonic() - started, listed)
 
 
