@@ -68,6 +68,8 @@ def marts_task_group(*, pool: str, group_id: str = "marts", **task_kwargs: Any) 
                                          dbt_project_path=PROJECT_DIR),
         render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.BUILD,
                                    emit_datasets=False, enable_mock_profile=False),
+        # The per-column tests run inside each model's column_checks (dbt's default selector leaves them out; a
+        # task's --select replaces it, so they are excluded here too).
         operator_args={"install_deps": False, "pool": pool, "dbt_cmd_flags": ["--indirect-selection", "cautious"],
-                       **task_kwargs},
+                       "exclude": "selector:per_column_tests", **task_kwargs},
     )

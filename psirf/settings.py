@@ -45,6 +45,14 @@ def chunk_rows() -> int:
     return value
 
 
+def dbt_threads() -> int:
+    """``PSIRF_DBT_THREADS`` (default 4): how many models and tests one dbt build runs at a time."""
+    value = int(os.environ.get("PSIRF_DBT_THREADS", "4"))
+    if value < 1:
+        raise ValueError(f"PSIRF_DBT_THREADS must be a positive number, not {value}")
+    return value
+
+
 def task_timeout_seconds() -> float:
     """``PSIRF_TASK_TIMEOUT_SECONDS`` (default 7200): the ``execution_timeout`` of every DAG task, and the age after
     which a run's leftovers (work folders, REST landing files) are stale and swept at the start of the next run.

@@ -124,6 +124,30 @@ def test_marts_follow_the_canonical_tables(migrated_engine: Engine, home: Path) 
     assert {n["name"]: n["status"] for n in checked.nodes} == {
         "assert_duty_of_candour_status_consistent": "fail", relationship: "fail"}
 
+    # Nightly, the per-column tests run inside each model's column_checks / relationship_checks: those fail too,
+    # naming the per-column test and the column; no per-column test runs on its own (but the snapshot's).
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE marts.fct_incident SET never_event_status = 'perhaps' WHERE provider_ods = 'RXX'"))
+        conn.execute(sa.text("INSERT INTO marts.fct_incident SELECT * FROM marts.fct_incident "
+                             "WHERE provider_ods = 'RXX'"))
+        conn.execute(sa.text("UPDATE marts.fct_learning_response SET provider_ods = NULL"))
+    engine.dispose()
+    nightly = invoke(["test"], engine.url.render_as_string(hide_password=False))
+    statuses = {n["name"]: n["status"] for n in nightly.nodes}
+    messages = {n["name"]: n["message"] for n in nightly.nodes}
+    assert not [name for name in statuses if name.startswith(("not_null_", "unique_", "accepted_values_",
+                                                               "relationships_")) and "_snap_" not in name]
+    assert statuses["column_checks_fct_incident"] == "fail"
+    assert "unique_fct_incident_incident_key (incident_key: unique, 1 rows)" in messages["column_checks_fct_incident"]
+    assert "accepted_values_fct_incident_never_event_status" in messages["column_checks_fct_incident"]
+    assert statuses["relationship_checks_fct_incident"] == "fail"
+    assert f"{relationship} (physical_harm_key: relationships," in messages["relationship_checks_fct_incident"]
+    assert statuses["column_checks_fct_learning_response"] == "fail"
+    assert "not_null_fct_learning_response_provider_ods (provider_ods: not_null, 1 rows)" in messages[
+        "column_checks_fct_learning_response"]
+    assert statuses["assert_duty_of_candour_status_consistent"] == "fail"
+    assert statuses["column_checks_dim_date"] == "pass"  # the other models' checks still pass
+
 
 @pytest.mark.parametrize("warehouse_url", ["duckdb"], indirect=True)
 def test_the_published_copy_opens_in_the_duckdb_cli_while_the_warehouse_is_busy(migrated_engine: Engine,
@@ -174,3 +198,39 @@ def test_the_load_lock_id_in_dbt_matches_the_loader() -> None:
 
     project = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))
     assert project["vars"]["load_lock_id"] == LOAD_LOCK_ID
+
+
+def test_every_per_column_test_runs_nightly_inside_a_consolidated_test(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The per-column tests (documented on their columns) are left out of the nightly selection only because each
+    model's column_checks / relationship_checks runs them: every one left out is covered, at its own severity, and
+    every model a relationships test refers to is built before the consolidated test runs."""
+    import json
+
+    monkeypatch.setenv("PSIRF_HOME", str(tmp_path / "home"))
+    url = f"duckdb:///{tmp_path / 'parse.duckdb'}"
+    target = tmp_path / "target"
+    assert invoke(["parse", "--target-path", str(target)], url).success
+    nodes = json.loads((target / "manifest.json").read_text(encoding="utf-8"))["nodes"]
+    tests = [n for n in nodes.values() if n["resource_type"] == "test" and n.get("test_metadata")]
+    consolidated = {(n["test_metadata"]["name"], n["attached_node"], n["config"]["severity"].lower()): n
+                    for n in tests if n["test_metadata"]["name"] in ("column_checks", "relationship_checks")}
+    per_column = [n for n in tests
+                  if n["test_metadata"]["name"] in ("not_null", "unique", "accepted_values", "relationships")]
+    assert len(per_column) > 500
+    listed = invoke(["ls", "--resource-type", "test", "--output", "name", "--target-path", str(target)], url)
+    assert listed.success  # the nightly selection (dbt's default selector)
+    nightly = set(listed.listed)
+    assert {t["name"] for t in consolidated.values()} <= nightly
+    left_to_consolidated = [t for t in per_column if t["name"] not in nightly]
+    assert len(left_to_consolidated) > 500  # all but the snapshot's few, which run on their own
+    for test in left_to_consolidated:
+        kind = "relationship_checks" if test["test_metadata"]["name"] == "relationships" else "column_checks"
+        covering = consolidated.get((kind, test["attached_node"], test["config"]["severity"].lower()))
+        assert covering is not None, f"{test['name']}: declare {kind} (severity {test['config']['severity']}) " \
+                                     f"on {test['attached_node']}"
+        assert set(test["depends_on"]["nodes"]) <= set(covering["depends_on"]["nodes"]), test["name"]
+    for (kind, model, _), test in consolidated.items():  # none declared without tests to run (it would fail)
+        wanted = ("relationships",) if kind == "relationship_checks" else ("not_null", "unique", "accepted_values")
+        assert any(t["attached_node"] == model and t["test_metadata"]["name"] in wanted
+                   for t in left_to_consolidated), test

@@ -54,10 +54,12 @@ class DbtTarget:
                               sort_keys=False)
 
 
-def target_for(url: str | None = None, threads: int = 4) -> DbtTarget:
-    """The dbt target for a SQLAlchemy warehouse URL (default :func:`psirf.settings.warehouse_url`)."""
+def target_for(url: str | None = None, threads: int | None = None) -> DbtTarget:
+    """The dbt target for a SQLAlchemy warehouse URL (default :func:`psirf.settings.warehouse_url`), running
+    ``threads`` nodes at a time (default :func:`psirf.settings.dbt_threads`)."""
     from warehouse.db import duckdb_settings
 
+    threads = threads or settings.dbt_threads()
     sa_url = make_url(url or settings.warehouse_url())
     backend = sa_url.get_backend_name()
     if backend == "duckdb":
@@ -76,7 +78,12 @@ def target_for(url: str | None = None, threads: int = 4) -> DbtTarget:
         }
         if "sslmode" in query:
             output["sslmode"] = str(query["sslmode"])
-        return DbtTarget(output, {PASSWORD_ENV: sa_url.password or os.environ.get("PGPASSWORD", "")})
+        # No JIT for dbt's sessions: at a million incidents nearly every model and test query costs more than
+        # jit_above_cost, and compiling its expressions (0.5-1 s a query) costs more than the JIT saves in
+        # queries that run a second or two (libpq reads PGOPTIONS; the loader's sessions are unaffected).
+        options = f"{os.environ.get('PGOPTIONS', '')} -c jit=off".strip()
+        return DbtTarget(output, {PASSWORD_ENV: sa_url.password or os.environ.get("PGPASSWORD", ""),
+                                  "PGOPTIONS": options})
     raise DbtError(f"the warehouse URL names {backend!r}: the dbt project runs on DuckDB or PostgreSQL")
 
 
@@ -134,6 +141,8 @@ class BuildResult:
     success: bool
     nodes: list[dict[str, Any]]
     elapsed: float
+    listed: list[str] = field(default_factory=list)
+    """What ``dbt ls`` printed, one entry per selected node."""
 
     @property
     def failures(self) -> list[dict[str, Any]]:
@@ -202,7 +211,36 @@ def invoke(args: list[str], url: str | None = None, *, quiet: bool = True,
         release_dbt_duckdb()
     if result.exception is not None:
         raise DbtError(f"dbt {' '.join(args)} could not run: {result.exception}") from None
-    return BuildResult(" ".join(args), bool(result.success), nodes, time.monotonic() - started)
+    _name_failing_columns(nodes, result.result, url)
+    listed = [str(line) for line in result.result] if isinstance(result.result, list) else []
+    return BuildResult(" ".join(args), bool(result.success), nodes, time.monotonic() - started, listed)
+
+
+CONSOLIDATED_TESTS = ("column_checks_", "relationship_checks_")
+"""Tests that run a model's per-column tests in one query (warehouse/dbt/macros/column_checks.sql)."""
+
+
+def _name_failing_columns(nodes: list[dict[str, Any]], run_result: Any, url: str | None) -> None:
+    """A failed column_checks or relationship_checks test says only how many of its rules failed: run its compiled
+    query again and add which per-column tests failed (test, column, rule, offending rows) to its message."""
+    failed = {n["unique_id"]: n for n in nodes if n["status"] in ("fail", "warn")
+              and n["resource_type"] == "test" and n["name"].startswith(CONSOLIDATED_TESTS)}
+    if not failed:
+        return
+    from warehouse.db import make_engine
+
+    compiled = {r.node.unique_id: r.node.compiled_code for r in getattr(run_result, "results", None) or []
+                if r.node.unique_id in failed and getattr(r.node, "compiled_code", None)}
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            for unique_id, sql in compiled.items():
+                rows = conn.exec_driver_sql(sql).all()
+                details = "; ".join(f"{test} ({column}: {rule}, {count} rows)" for test, column, rule, count in rows)
+                node = failed[unique_id]
+                node["message"] = f"{node['message']}: {details}" if details else node["message"]
+    finally:
+        engine.dispose()
 
 
 def build(url: str | None = None, *, full_refresh: bool = False, select: str | None = None, tests: bool = True,

@@ -19,9 +19,11 @@
     substr(encode(sha256(convert_to({{ _joined_parts(parts) }}, 'UTF8')), 'hex'), 1, 32)
 {%- endmacro %}
 
-{#- The key of every dimension's unknown member: natural_key('unknown'). -#}
+{#- The key of every dimension's unknown member: natural_key('unknown'). A scalar subquery, so that it is
+    computed once per query: PostgreSQL does not fold convert_to() into a constant, and would otherwise hash
+    'unknown' again for every fact row whose code is missing. -#}
 {% macro unknown_key() -%}
-    {{ natural_key(["'unknown'"]) }}
+    (select {{ natural_key(["'unknown'"]) }})
 {%- endmacro %}
 
 {#- yyyymmdd as an integer, 0 when the date is not recorded (dim_date's unknown member). -#}

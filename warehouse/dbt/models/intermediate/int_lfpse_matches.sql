@@ -63,6 +63,21 @@ by_reference as (
     join unique_national_refs un on un.provider_ods = n.provider_ods and un.local_reference_hash = n.local_reference_hash
 ),
 
+-- The date tolerance as an equi-join: each LFPSE record is offered on every day within the tolerance, so the pairs
+-- come from a hash join on (provider, day), never from every local record of a provider against every LFPSE one.
+tolerance_days as (
+    {%- for offset in range(-tolerance, tolerance + 1) %}
+    select {{ offset }} as days_offset{% if not loop.last %} union all{% endif %}
+    {%- endfor %}
+),
+
+national_days as (
+    select n.*, cast(n.occurred_date + t.days_offset as date) as candidate_date
+    from national n
+    cross join tolerance_days t
+    where not exists (select 1 from by_reference b where b.lfpse_incident_key = n.incident_key)
+),
+
 candidates as (
     select
         l.incident_key as local_incident_key,
@@ -74,11 +89,8 @@ candidates as (
             + case when l.patients = n.patients then 20 else 0 end
             + case when l.category_code = n.category_code then 15 else 0 end as match_score
     from local_records l
-    join national n
-      on n.provider_ods = l.provider_ods
-     and abs({{ days_between('l.occurred_date', 'n.occurred_date') }}) <= {{ tolerance }}
-    where l.incident_key not in (select local_incident_key from by_reference)
-      and n.incident_key not in (select lfpse_incident_key from by_reference)
+    join national_days n on n.provider_ods = l.provider_ods and n.candidate_date = l.occurred_date
+    where not exists (select 1 from by_reference b where b.local_incident_key = l.incident_key)
 ),
 
 ranked as (

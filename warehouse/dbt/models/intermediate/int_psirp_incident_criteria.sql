@@ -11,44 +11,46 @@
       self_harm_moderate   NRLS category self-harming behaviour, moderate harm or worse
       medication_moderate  NRLS category medication, moderate harm or worse
       treatment_severe     NRLS category treatment, procedure, severe harm or death -#}
-with incidents as (
-    select *
+{%- set maternity_text = "lower(coalesce(specialty, '') || ' ' || coalesce(division, ''))" -%}
+{#- criterion, its condition on the incident's measures, and whether it also needs a child among the patients -#}
+{%- set criteria = [
+    ('never_event', "never_event_status = 'never_event'", false),
+    ('death_in_care', "physical_severity_rank = 4", false),
+    ('maternity_severe', "physical_severity_rank >= 3 and (" ~ maternity_text ~ " like '%obstetric%' or "
+                         ~ maternity_text ~ " like '%maternity%' or " ~ maternity_text ~ " like '%midwi%' or "
+                         ~ maternity_text ~ " like '%neonat%')", false),
+    ('child_death', "physical_severity_rank = 4", true),
+    ('safeguarding', "category_code = 'patient_abuse'", false),
+    ('falls_severe', "category_code = 'patient_accident' and physical_severity_rank >= 3", false),
+    ('self_harm_moderate', "category_code = 'self_harming_behaviour' and is_moderate_or_worse", false),
+    ('medication_moderate', "category_code = 'medication' and is_moderate_or_worse", false),
+    ('treatment_severe', "category_code = 'treatment_procedure' and physical_severity_rank >= 3", false),
+] -%}
+-- One pass over the measures: only the live incidents meeting some criterion are kept, then each criterion reads
+-- those few.
+with incidents as materialized (
+    select incident_key, provider_ods, never_event_status, physical_severity_rank, is_moderate_or_worse,
+           category_code, specialty, division
     from {{ ref('int_incident_measures') }}
     where is_incident and not is_deleted
+      and ({% for criterion, condition, _ in criteria %}({{ condition }}){% if not loop.last %}
+           or {% endif %}{% endfor %})
 ),
 
 children as (
-    select distinct incident_key
-    from {{ ref('stg_canonical__incident_patients') }}
-    where age_at_incident_years < 18
-       or (age_at_incident_years is null and age_bracket_code in ('1', '2', '3', '4', '5', '6', '7'))
+    select distinct p.incident_key
+    from {{ ref('stg_canonical__incident_patients') }} p
+    join incidents i on i.incident_key = p.incident_key and i.physical_severity_rank = 4
+    where p.age_at_incident_years < 18
+       or (p.age_at_incident_years is null and p.age_bracket_code in ('1', '2', '3', '4', '5', '6', '7'))
 )
 
-select incident_key, provider_ods, 'never_event' as criterion from incidents where never_event_status = 'never_event'
-union all
-select incident_key, provider_ods, 'death_in_care' from incidents where physical_severity_rank = 4
-union all
-select incident_key, provider_ods, 'maternity_severe' from incidents
-where physical_severity_rank >= 3
-  and (lower(coalesce(specialty, '') || ' ' || coalesce(division, '')) like '%obstetric%'
-       or lower(coalesce(specialty, '') || ' ' || coalesce(division, '')) like '%maternity%'
-       or lower(coalesce(specialty, '') || ' ' || coalesce(division, '')) like '%midwi%'
-       or lower(coalesce(specialty, '') || ' ' || coalesce(division, '')) like '%neonat%')
-union all
-select i.incident_key, i.provider_ods, 'child_death' from incidents i
+{% for criterion, condition, needs_child in criteria %}
+select i.incident_key, i.provider_ods, '{{ criterion }}' as criterion
+from incidents i
+{%- if needs_child %}
 join children c on c.incident_key = i.incident_key
-where i.physical_severity_rank = 4
-union all
-select incident_key, provider_ods, 'safeguarding' from incidents where category_code = 'patient_abuse'
-union all
-select incident_key, provider_ods, 'falls_severe' from incidents
-where category_code = 'patient_accident' and physical_severity_rank >= 3
-union all
-select incident_key, provider_ods, 'self_harm_moderate' from incidents
-where category_code = 'self_harming_behaviour' and is_moderate_or_worse
-union all
-select incident_key, provider_ods, 'medication_moderate' from incidents
-where category_code = 'medication' and is_moderate_or_worse
-union all
-select incident_key, provider_ods, 'treatment_severe' from incidents
-where category_code = 'treatment_procedure' and physical_severity_rank >= 3
+{%- endif %}
+where {{ condition }}
+{% if not loop.last %}union all{% endif %}
+{%- endfor %}

@@ -1,9 +1,10 @@
 {{ config(materialized='incremental', unique_key=['learning_response_key', 'incident_key'],
           incremental_strategy='replace_changed', replace_by='learning_response_key',
+          indexes=psirf_indexes(['learning_response_key', 'canonical_updated_at']),
           pre_hook="{{ psirf_hold_load_lock() }}") }}
 {#- Grain: one row per (learning response, incident) pair where both are live: the incidents a response covers
     (many-to-many). Incremental by response: a response is affected when it changed or when one of the incidents
-    it links to changed; every pair of an affected response is replaced (all its live pairs plus a tombstone), so
+    it links to changed; every pair of an affected response is replaced (all its live pairs, or a tombstone), so
     a pair leaves when its response or its incident does, and the response's other pairs stay.
     (Replacing by both keys instead would delete every pair of a response, or of an incident, that merely appears
     next to a changed one in the batch, without re-inserting the pairs of that response that did not change.) -#}
@@ -38,7 +39,6 @@ pairs as (
         l.provider_ods,
         greatest(r.updated_at, i.updated_at) as canonical_updated_at,
         {{ run_stamp() }} as refreshed_at
-        {{ removed_flag('false') }}
     from links l
     join responses r on r.learning_response_key = l.learning_response_key and not r.is_deleted
     join incidents i on i.incident_key = l.incident_key and not i.is_deleted and i.event_type_code = 'incident'
@@ -47,8 +47,19 @@ pairs as (
     {% endif %}
 )
 
-select * from pairs
 {% if is_incremental() %}
-union all
-select learning_response_key, null, null, null, null, true from affected
+{#- Every affected response gives at least one row (its live pairs, or one pair-less tombstone), so the DELETE by
+    learning_response_key clears its old pairs; only live pairs are inserted. A join, not a UNION with tombstone
+    rows, so the batch's columns keep the fact's types. #}
+select
+    a.learning_response_key,
+    p.incident_key,
+    p.provider_ods,
+    p.canonical_updated_at,
+    p.refreshed_at,
+    p.incident_key is null as is_removed
+from (select distinct learning_response_key from affected) a
+left join pairs p on p.learning_response_key = a.learning_response_key
+{% else %}
+select * from pairs
 {% endif %}

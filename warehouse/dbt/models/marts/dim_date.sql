@@ -1,14 +1,15 @@
 {#- Grain: one row per calendar day, continuous from the earliest to the latest date any fact uses (and at least
     the current year), plus 0 = unknown. NHS financial years run April to March. -#}
 with used as (
-    select min(occurred_date) as lo, max(occurred_date) as hi from {{ ref('fct_incident') }}
-    union all select min(reported_date), max(reported_date) from {{ ref('fct_incident') }}
-    union all select min(duty_of_candour_notified_date), max(duty_of_candour_notified_date) from {{ ref('fct_incident') }}
+    -- One pass per fact (least/greatest skip NULLs on both engines).
+    select least(min(occurred_date), min(reported_date), min(duty_of_candour_notified_date)) as lo,
+           greatest(max(occurred_date), max(reported_date), max(duty_of_candour_notified_date)) as hi
+    from {{ ref('fct_incident') }}
     union all select min(occurred_date), max(occurred_date) from {{ ref('fct_other_safety_event') }}
-    union all select min(effective_due_date), max(effective_due_date) from {{ ref('fct_safety_action') }}
-    union all select min(completed_date), max(completed_date) from {{ ref('fct_safety_action') }}
-    union all select min(commissioned_date), max(commissioned_date) from {{ ref('fct_learning_response') }}
-    union all select min(completed_date), max(completed_date) from {{ ref('fct_learning_response') }}
+    union all select least(min(effective_due_date), min(completed_date)),
+                     greatest(max(effective_due_date), max(completed_date)) from {{ ref('fct_safety_action') }}
+    union all select least(min(commissioned_date), min(completed_date)),
+                     greatest(max(commissioned_date), max(completed_date)) from {{ ref('fct_learning_response') }}
     union all select cast(date_trunc('year', current_date) as date), cast(current_date as date)
 ),
 

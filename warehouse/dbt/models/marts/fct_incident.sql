@@ -1,18 +1,17 @@
 {{ config(materialized='incremental', unique_key='incident_key', incremental_strategy='replace_changed',
+          indexes=psirf_indexes(['incident_key', 'canonical_updated_at']),
           pre_hook="{{ psirf_hold_load_lock() }}") }}
--- depends_on: {{ ref('stg_canonical__incident_patients') }}
 {# Grain: one row per live incident record (canonical incident, event type incident, not deleted upstream).
     Only incidents: LFPSE outcomes, risks and good-care records are in fct_other_safety_event.
 
     Incremental: incidents whose record or patients changed since the watermark are replaced whole; a record
     deleted upstream, or no longer an incident, leaves (a tombstone). -#}
 with changed as (
+    -- The measures of the incidents that changed (their record or their patients) since this fact's watermark.
     select i.*
     from {{ ref('int_incident_measures') }} i
     {% if is_incremental() %}
-    where {{ changed_since_watermark('i.updated_at') }}
-       or i.incident_key in (select p.incident_key from {{ ref('stg_canonical__incident_patients') }} p
-                             where {{ changed_since_watermark('p.updated_at') }})
+    where {{ changed_since_watermark('i.canonical_updated_at') }}
     {% else %}
     where not i.is_deleted and i.is_incident
     {% endif %}
@@ -46,7 +45,7 @@ select
     i.data_sharing_opt_out,
     i.harm_mapping_basis,
     i.taxonomy_version,
-    i.updated_at as canonical_updated_at,
+    i.canonical_updated_at,
     {{ run_stamp() }} as refreshed_at
     {{ removed_flag("i.is_deleted or not i.is_incident") }}
 from changed i

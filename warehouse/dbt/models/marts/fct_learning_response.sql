@@ -1,4 +1,5 @@
 {{ config(materialized='incremental', unique_key='learning_response_key', incremental_strategy='replace_changed',
+          indexes=psirf_indexes(['learning_response_key', 'canonical_updated_at']),
           pre_hook="{{ psirf_hold_load_lock() }}") }}
 {#- Grain: one row per live PSIRF learning response (PSII, AAR, SWARM, MDT, thematic review …). -#}
 with changed as (

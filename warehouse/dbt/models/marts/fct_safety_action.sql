@@ -1,4 +1,5 @@
 {{ config(materialized='incremental', unique_key='safety_action_key', incremental_strategy='replace_changed',
+          indexes=psirf_indexes(['safety_action_key', 'canonical_updated_at']),
           pre_hook="{{ psirf_hold_load_lock() }}") }}
 {#- Grain: one row per live safety action. No free text (description, owner, effectiveness measure stay in the
     canonical table). Whether it is overdue on a date is the interval [overdue_from_date, overdue_to_date)

@@ -1,3 +1,6 @@
+{{ config(materialized='table') }}
+{#- A table, not a view: an aggregate over every incident, read by its checks and the reports several times a
+    night; computed once per build instead. -#}
 select
     f.provider_ods,
     coalesce(cur.name, f.provider_ods) as provider_name,

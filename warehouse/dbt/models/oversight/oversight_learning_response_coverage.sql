@@ -1,6 +1,8 @@
+{{ config(materialized='table') }}
 {#- Learning-response coverage, one definition: supplied (a learning response covers the incident), none (the
     provider sends learning responses, but none covers it) or not_supplied (the provider sends no learning
-    responses at all, so "none" cannot be told apart from "not sent"). -#}
+    responses at all, so "none" cannot be told apart from "not sent"). A table, not a view: one row per incident,
+    read by the period measures, the Never Events list and their checks, computed once per build. -#}
 with responses as (
     select
         b.incident_key,

@@ -59,7 +59,7 @@ paired as (
         n.occurred_date, null, n.submitted_date, null, n.worst_physical_harm_code, null, n.duty_of_candour, null,
         n.never_event, false
     from national n
-    where n.incident_key not in (select lfpse_incident_key from matches)
+    where not exists (select 1 from matches m where m.lfpse_incident_key = n.incident_key)
 ),
 
 classified as (

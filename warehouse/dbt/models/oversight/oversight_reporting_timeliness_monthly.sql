@@ -1,3 +1,6 @@
+{{ config(materialized='table') }}
+{#- A table, not a view: an aggregate over every incident, read by its checks and the reports several times a
+    night; computed once per build instead. -#}
 {#- Reporting timeliness per provider and occurred month: days from occurring to being reported. Counts within N
     days can be added across months; medians cannot (oversight_provider_measures has the figure per provider). -#}
 select
