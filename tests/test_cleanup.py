@@ -25,7 +25,9 @@ from warehouse.locks import LOAD_LOCK_ID
 from warehouse.migrate import upgrade
 
 PSIRF = str(Path(sys.executable).with_name("psirf"))
-_DIGITS = re.compile(rb"(?<!\d)\d{3}[ -]?\d{3}[ -]?\d{4}(?!\d)")
+_DIGITS = re.compile(rb"(?<![0-9A-Za-z])\d{3}[ -]?\d{3}[ -]?\d{4}(?![0-9A-Za-z])")
+"""A ten-digit number standing alone, spaced or not: digits inside hex keys, hashes and ids are not numbers (the
+same rule as the warehouse-wide scan of tests/test_pipeline_end_to_end.py)."""
 
 
 def _children(pid: int) -> list[int]:
