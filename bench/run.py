@@ -32,6 +32,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import defaultdict
@@ -48,15 +49,36 @@ PEERS_RE = re.compile(r"<!-- bench-peers:start -->.*?<!-- bench-peers:end -->\n?
 
 
 def peak_mib(pool: Any = None) -> float:
-    """This process's peak resident memory plus each transforming worker's (``pool``): an upper bound of the
-    memory the run held at once (the peaks need not coincide). Linux: ``ru_maxrss`` and ``VmHWM``, in KiB."""
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    workers = 0
-    for pid in getattr(pool, "_processes", None) or {}:
-        with contextlib.suppress(OSError):
+    """Peak resident memory of the run: this process's own peak when it transforms alone; with worker processes
+    (``pool``), the largest sum of this process's and its workers' resident memory seen by :class:`MemorySampler`
+    (sampled every 50 ms), which is what the run held at once. Linux, MiB."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB
+    return max(own, SAMPLER.peak_kib / 1024) if pool is not None and SAMPLER is not None else own
+
+
+class MemorySampler:
+    """The largest total resident memory of this process and its worker processes, sampled in a thread."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.peak_kib = 0
+        self.pids = pids
+        threading.Thread(target=self._run, daemon=True, name="bench-memory").start()
+
+    @staticmethod
+    def _rss_kib(pid: int) -> int:
+        with contextlib.suppress(OSError, AttributeError):
             status = Path(f"/proc/{pid}/status").read_text()
-            workers += int(re.search(r"VmHWM:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
-    return (own + workers) / 1024
+            return int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
+        return 0
+
+    def _run(self) -> None:
+        while True:
+            total = self._rss_kib(os.getpid()) + sum(self._rss_kib(pid) for pid in list(self.pids))
+            self.peak_kib = max(self.peak_kib, total)
+            time.sleep(0.05)
+
+
+SAMPLER: MemorySampler | None = None
 
 
 # --- child: the pipeline ---------------------------------------------------------------------------------------
@@ -130,9 +152,12 @@ def worker_init() -> None:
     out = Path(os.environ[TIMINGS_ENV]) / f"{os.getpid()}.json"
 
     def timed(*args: Any, **kwargs: Any) -> Any:
+        before = dict(timers.seconds)
         with timers.time("process"):
             result = process(*args, **kwargs)
-        out.write_text(json.dumps(timers.seconds))
+        spent = {k: v - before.get(k, 0.0) for k, v in timers.seconds.items()}
+        with out.open("a", encoding="utf-8") as fh:  # this batch's stages, one line each: the parent sums them
+            fh.write(json.dumps(spent) + "\n")
         return result
 
     pipeline.process_batch = timed  # type: ignore[assignment]
@@ -142,8 +167,9 @@ def _worker_timings(folder: Path) -> dict[str, float]:
     """The workers' stage seconds, summed over the workers (busy time: more than the wall when they overlap)."""
     total: dict[str, float] = defaultdict(float)
     for path in folder.glob("*.json"):
-        for stage, seconds in json.loads(path.read_text()).items():
-            total[stage] += seconds
+        for line in path.read_text(encoding="utf-8").splitlines():
+            for stage, seconds in json.loads(line).items():
+                total[stage] += seconds
         path.unlink()
     return total
 
@@ -249,6 +275,8 @@ def child_pipeline(url: str, home: Path, delta: int) -> dict[str, Any]:
 
         started = time.perf_counter()
         pool = start_pool(workers, worker_init)
+        global SAMPLER
+        SAMPLER = MemorySampler(list(pool._processes))
         imports += time.perf_counter() - started
     _run_batches(ods_list, engine, timers, "", keep, counts, workers, pool)
     os.environ["PSIRF_MARTS_LOOKBACK_SECONDS"] = "0"  # one process, one clock: no skew margin needed
@@ -389,24 +417,29 @@ def _stage_rows(run: dict[str, Any], prefix: str = "") -> list[tuple[str, float,
     return out
 
 
+INTRO = """What runs: the real pipeline, on a deterministic feed (`bench/generate.py`): the five Essex trusts as Datix
+CSV exports (95% of the incidents; realistic free text, planted defects and duplicates; about 1.5 safety actions
+per incident) and GP practices as an LFPSE FHIR NDJSON export (5%, a row per patient), through
+`psirf.parallel.run_providers`, what `psirf run` calls: every provider's batches transformed in `PSIRF_WORKERS`
+processes (the cores, up to 4: 2 here) and loaded one at a time in order; then `dbt build` (every model and check)
+and publishing. Imports, Great Expectations' contexts and suites and the worker processes are started before the
+timed region and reported apart (a nightly run pays them once per process). Each engine runs in rounds,
+interleaved with the other engine, each a fresh child process on a fresh warehouse; every figure is the median over
+the rounds, and the wall times' spread says how far the furthest round was from it. The transform's stages are
+summed over the workers (busy seconds: more than the wall they overlap in). *Peak memory* is the child's own peak
+plus each worker's (an upper bound). *Raw bulk ingestion* takes the canonical frames the load stage stages and
+ingests them the plainest way (PostgreSQL `COPY` from `DataFrame.to_csv`; DuckDB `INSERT … SELECT` from the frame)
+into empty copies of the tables without keys, a frame per transaction. The *nightly delta* is a new export file per
+provider holding existing incident records with an edited narrative and a later “last updated” stamp, loaded on top
+of the full warehouse, then an incremental marts build."""
+
+
 def render(results: dict[str, Any]) -> str:
     lines = ["# Benchmarks", "",
              "Generated by `make bench` (`python -m bench.run --rows N`: `bench/run.py`, data from",
              "`bench/generate.py`).",
              "Do not edit by hand: rerun the benchmark. Each size's figures are kept until that size is rerun.", "",
-             "What runs: the real pipeline functions, stage by stage, on a deterministic feed (`bench/generate.py`):",
-             "the five Essex trusts as Datix CSV exports (95% of the incidents; realistic free text, planted defects",
-             "and duplicates; about 1.5 safety actions per incident) and GP practices as an LFPSE FHIR NDJSON export",
-             "(5%, a row per patient), one provider after another, exactly the calls of",
-             "`psirf.pipeline.run_provider`; then the marts refresh. Each warehouse run is a fresh child process, and",
-             "*peak memory* is that process's `ru_maxrss`. *Raw bulk ingestion* takes the same canonical frames the",
-             "load stage stages and ingests them the plainest fast way (PostgreSQL `COPY … FROM STDIN (FORMAT csv)`",
-             "from `DataFrame.to_csv`; DuckDB `INSERT … SELECT` from the registered frame with casts to the column",
-             "types) into empty copies of the tables (no keys, no indexes), each frame in its own committed",
-             "transaction as the pipeline commits each batch; *load / raw* is the load stage's time divided by that.",
-             "The *nightly delta* is a new export file per provider holding existing incident records with an edited",
-             "narrative and a later “last updated” stamp, loaded on top of the full warehouse, then an incremental",
-             "marts refresh.", ""]
+             *INTRO.splitlines(), ""]
     for size in sorted(results, key=int):
         entry = results[size]
         lines += [f"## {int(size):,} incidents", "",
