@@ -46,9 +46,10 @@ lint: $(STAMP) ## ruff and mypy
 
 TEST_WORKERS ?= 2
 BENCH_ROWS ?= 100000
-bench: $(STAMP) ## Benchmark the pipeline stage by stage on DuckDB and PostgreSQL -> docs/benchmarks.md (BENCH_ROWS=1000000)
+BENCH_ROUNDS ?= 3
+bench: $(STAMP) ## Benchmark the pipeline stage by stage on DuckDB and PostgreSQL -> docs/benchmarks.md (BENCH_ROWS=1000000 BENCH_ROUNDS=1)
 	bash scripts/ensure_postgres.sh
-	$(BIN)/python -m bench.run --rows $(BENCH_ROWS)
+	$(BIN)/python -m bench.run --rows $(BENCH_ROWS) --rounds $(BENCH_ROUNDS)
 
 PEERS_VENV := .venv-peers
 PEERS_STAMP := $(PEERS_VENV)/.installed
@@ -64,8 +65,9 @@ bench-peers: $(PEERS_STAMP) ## The pipeline against dlt, pandas to_sql and raw b
 lock-peers: $(STAMP) ## Re-resolve bench/peers/requirements.txt (dlt 1.31 and the peers, constrained to requirements.lock)
 	$(BIN)/uv pip compile --python-version 3.11 bench/peers/requirements.in -c requirements.lock --override requirements-overrides.txt -o bench/peers/requirements.txt --no-header
 
-lock: ## Re-resolve requirements.lock from the direct pins in pyproject.toml
+lock: ## Re-resolve requirements.lock (with the dev extra) and requirements-runtime.lock (the product alone) from pyproject.toml
 	$(BIN)/uv pip compile --python-version 3.11 pyproject.toml --extra dev --override requirements-overrides.txt -o requirements.lock --no-header
+	$(BIN)/uv pip compile --python-version 3.11 pyproject.toml -c requirements.lock --override requirements-overrides.txt -o requirements-runtime.lock --no-header
 
 clean: ## Remove generated data (var/) — the warehouse included
 	rm -rf var

@@ -520,13 +520,20 @@ def _targets(results: dict[str, Any]) -> list[str]:
         f" — {mark(r['peak_mib'] < 1.25 * small[n]['peak_mib'])}" if n in small and len(sizes) > 1 else "–"))
     row(f"nightly delta of {results[sizes[-1]]['delta']:,} records on top of {big}, extract → marts, under 10 s",
         lambda n, r: f"{r['delta_wall']:.1f} s — {mark(r['delta_wall'] < 10)}")
+    row("the same delta including the marts under 30 s (issue 10)",
+        lambda n, r: f"{r['delta_wall']:.1f} s — {mark(r['delta_wall'] < 30)}")
     row("load stage against the bulk ingestion of the same canonical rows (no target; issue 6 asked ≤ 1.5×)",
         lambda n, r: f"{r['seconds'].get('load', 0) / r['raw']['raw_seconds']:.1f}×")
     def spreads(r: dict[str, Any]) -> list[float]:
         return [r.get("rounds", {}).get(k, {}).get("spread", 1.0) for k in ("wall", "delta_wall")]
 
+    def reproducible(r: dict[str, Any]) -> str:
+        if len(r.get("rounds", {}).get("wall", {}).get("values", [])) < 2:
+            return "one round — not assessed at this size"
+        return " / ".join(f"{v:.0%}" for v in spreads(r)) + f" — {mark(max(spreads(r)) <= 0.10)}"
+
     row("wall times reproducible within 10% (largest round's distance from the median: full / delta)",
-        lambda n, r: " / ".join(f"{v:.0%}" for v in spreads(r)) + f" — {mark(max(spreads(r)) <= 0.10)}")
+        lambda n, r: reproducible(r))
     lines += ["", "The ratios against dlt, pandas and the raw limit (load stage within 2× of the raw limit, within 3× "
               "of dlt's arrow merge, 3× faster than its dict path) are measured by `make bench-peers`: see its "
               "section below."]
@@ -536,51 +543,57 @@ def _targets(results: dict[str, Any]) -> list[str]:
 
 NOTES = """## How the pipeline gets these figures, and what is left
 
-* **Streaming**: each batch file is read, transformed and validated `PSIRF_CHUNK_ROWS` (25,000) rows at a time
-  (`psirf/chunked.py`): CSV exports and LFPSE NDJSON stream, each chunk is staged as parquet parts, and a first,
-  cheap pass over the file (read and hash only) finds duplicates and conflicting record ids across chunks. Peak
-  memory follows the chunk, not the file: compare the peaks at 100k and 1M above (the bench's 1M files are about
-  200,000 rows each). DuckDB's buffer pool is capped (`PSIRF_DUCKDB_MEMORY_LIMIT`, 1.5 GB; its primary-key
-  indexes must fit in it) and counts in the peak.
-* **Transform** (`transforms/`): keys and content hashes joined column-wise then hashed once per row; free-text
-  redaction only on values that could hold an identifier (a digit or an @); one HMAC per distinct NHS number;
-  normalisation patterns pyarrow's RE2 runs natively. Before these changes the transform ran at about 6,500
-  rows/s and was 45% of the wall time at 100k (a per-value `Series` assignment made it quadratic in file size).
-* **Validation**: one GX 1.x run per chunk and suite (vectorised over the chunk), suites built once and reused
-  across chunks. GX's fixed cost per run (building the metric graph, pydantic and `deepcopy` of expectation
-  configurations, ≈ 0.3–0.7 s) is now the largest single cost; larger chunks trade memory for it. The GX import
-  (≈ 8 s, 260 MiB) is paid once per process.
-* **Load** (`warehouse/load.py`): DuckDB reads the parquet parts natively through a view (`read_parquet`;
-  nothing copied into memory) and checks them in one SQL query; PostgreSQL gets one CSV text per part through
-  `COPY` (was: a Python `write_row` loop). Each table then takes one `INSERT … ON CONFLICT … WHERE row_hash
-  differs`. DuckDB's checkpoint threshold is raised to 128 MB (`PSIRF_DUCKDB_CHECKPOINT_THRESHOLD`), so batches
-  no longer pay a checkpoint each at commit.
-* **Why the load stays above 1.5× raw ingestion.** The baseline appends to empty tables without keys or indexes.
-  The load stage also counts inserted/updated/unchanged rows against the warehouse (a join), merges through the
-  primary-key index with newest-source-update-wins, prunes patients, writes quarantine and data-quality rows and
-  the ledger, all in the batch's one transaction; on DuckDB the ART index maintenance of `ON CONFLICT` dominates.
-  Reaching 1.5× would mean dropping the keys (and the integrity they give analysts) or bulk-appending new keys
-  separately from updates; the load is a minority of the wall time, so this was not pursued.
-* **Why peak memory still grows on DuckDB.** DuckDB runs inside the pipeline's process, so its buffer pool counts
-  in the peak: it caches table blocks up to `PSIRF_DUCKDB_MEMORY_LIMIT` and must hold the primary-key (ART)
-  indexes of the whole warehouse, about 70 bytes a key (≈ 8 million keys at 1M incidents with the marts). The
-  PostgreSQL run shows the pipeline's own memory: after the full load it grows about a quarter from 100k to 1M
-  (chunks are the same size; the per-file state of the first pass and GX's caches grow with the file). A lower
-  limit trades a smaller cache for spilling; below the index size DuckDB fails with "Out of Memory" (1 GB did at
-  1M while staging still used temporary tables). A warehouse of this size belongs on PostgreSQL.
-* **Nightly delta**: the marts refresh reads only rows changed since its watermark. On PostgreSQL it takes the
-  warehouse's load lock exclusively (every load holds it shared), so no half-committed load can be missed and no
-  long look-back is needed; the bench refreshes with no look-back (`PSIRF_MARTS_LOOKBACK_SECONDS` is a margin for
-  clock skew between Airflow workers, 120 s by default, and would only re-read the last two minutes' rows). The
-  delta's cost is in proportion to the delta: compare it at 100k and at 1M. About 10% of the delta's records
-  carry a planted defect (they are picked from the generated export) and are quarantined again, hence fewer than
-  5,000 updates.
-* **In Airflow** the providers' `transform_validate` tasks never open the warehouse, so they run in parallel on
-  the workers (on DuckDB too); the bench runs the providers one after another in one process, so its wall time
-  is what one worker slot takes.
-* **Not covered**: REST extraction still holds one pull's records in memory before writing the landing file (the
-  transform then streams that file); Excel workbooks and FHIR Bundle documents are parsed whole (only NDJSON
-  streams); the bench's LFPSE share has no safety actions (LFPSE has none).
+* **One pass over each file** (`connectors/csv_drop/reader.py`, `psirf/chunked.py`): after the strict encoding
+  sniff (`connectors/encoding.py`), CSV exports are parsed by pyarrow's streaming CSV reader in record batches
+  (Windows-1252 and UTF-16 transcoded in the same stream); spreadsheet row numbers, quoted multi-line fields and
+  ragged rows (quarantined with their row numbers) are as before, proven by a differential property test against
+  the old `csv.reader` path (`tests/test_csv_reader_equivalence.py`). There is no survey pass: duplicate and
+  conflicting record ids across chunks are tracked as the chunks go, and the rare chunk that a later one
+  contradicts is redone. Each `PSIRF_CHUNK_ROWS` (25,000) chunk is staged as parquet.
+* **Column-wise transforms** (`transforms/`): mapping, dates, keys and content hashes in Arrow compute; keys are
+  joined column-wise and hashed once per row; one HMAC per distinct NHS number; free-text redaction runs its
+  combined patterns only on values an RE2 pre-filter (run natively by Arrow, a proven superset) says could hold an
+  identifier.
+* **Great Expectations once per batch, not per chunk** (`expectations/canonical_suites.py`): the canonical suites
+  run through GX 1.x's SQL execution engine on an in-memory DuckDB over the batch's staged parquet, so GX's fixed
+  cost (metric graph, pydantic, `deepcopy` of configurations: about 0.25–0.35 s a suite) is paid per batch;
+  `unexpected_index_column_names` returns the rows to quarantine. GX, its contexts and the suites are built once
+  per worker process, before the timed region (the *imports* row). Quarantine rows, rule counts and every
+  warehouse table are identical to before on the demo estate and a bench feed (`tests/test_outputs_unchanged.py`
+  compares row digests on both engines).
+* **Workers** (`psirf/parallel.py`): `psirf run` (and this bench) transforms every provider's batches in
+  `PSIRF_WORKERS` processes while the parent loads the finished ones in order; in Airflow the providers'
+  `transform_validate` tasks do the same across worker slots. Two workers on two cores cut the 100k wall by about a
+  third against one (51.6 s sequential on DuckDB) and roughly double the summed peak memory.
+* **Load** (`warehouse/load.py`): DuckDB reads the parquet parts natively into a temporary table, inserts the new
+  keys with an anti-join and updates the changed ones with `UPDATE … FROM` (the key index is probed once);
+  PostgreSQL gets `COPY` straight from Arrow's CSV writer into an unlogged staging table, then one set-based
+  merge per table. One transaction per batch, newest source update wins, exact counts.
+* **Marts** (`warehouse/dbt/`): `dbt build` with the nightly selector; facts are incremental on a watermark, an
+  `on-run-start` `ANALYZE` and JIT off keep PostgreSQL's plans sane, and column checks are consolidated into few
+  queries.
+
+### Why some targets are not met
+
+* **1M extract → marts and the peers' ratios.** Both engines spend most of the wall in transform and validation,
+  which is Python-orchestrated work that the peers do not do at all (pseudonymisation, redaction, 60-odd GX
+  expectations per table, quarantine with row numbers, data-quality history). On two cores the transform is
+  CPU-bound: more workers do not help, and the load (single writer, by design) overlaps only part of it.
+* **Nightly delta under 10 s.** A delta run pays fixed costs that do not shrink with the delta: about 1 s of GX per
+  batch file (six files), worker start-up, and a `dbt build` of about 70 models and 115 tests at roughly 20 ms of
+  dbt overhead each plus the PostgreSQL tests that scan whole tables. These are the floor the delta figure shows;
+  the part proportional to the delta is small (compare the delta at 100k and 1M).
+* **Peak memory.** The figure is the sum over the parent and its workers (an upper bound: shared pages count
+  twice). Each worker holds GX (about 260 MiB) and a chunk; DuckDB's buffer pool (`PSIRF_DUCKDB_MEMORY_LIMIT`,
+  1.5 GB) lives in the parent and must hold the primary-key indexes of the whole warehouse. `PSIRF_WORKERS=1` trades
+  a third more wall time for about half the memory.
+* **Load within 2× of the raw limit.** The raw limit appends to keyless tables; the load also splits inserts from
+  updates against the primary-key index, writes quarantine, data-quality rows and the ledger, all in one
+  transaction per batch.
+
+* **Not covered**: REST extraction holds one pull's records in memory before writing the landing file; Excel
+  workbooks and FHIR Bundle documents are parsed whole (only NDJSON streams); the bench's LFPSE share has no
+  safety actions (LFPSE has none).
 """.splitlines()
 
 

@@ -1,11 +1,12 @@
-"""The product installs on its own (issue 12): a wheel of this repository, installed into a fresh virtual
-environment with its pinned dependencies, runs ``psirf --help`` and carries no demo, mock server, test code or
-test tools.
+"""The product installs on its own (issue 12): a wheel of this repository, installed with plain pip into a fresh
+virtual environment with its pinned runtime dependencies, runs ``psirf --help`` and carries no demo, mock server,
+test code or test tools.
 
-The install uses uv with the lock as constraints and the project's override file: dbt-core 1.12 requires
+pip installs ``requirements-runtime.lock`` (the product's full pinned set, no dev extra) with ``--no-deps``, then the
+wheel with ``--no-deps``. A bare ``pip install .`` would resolve the same set, except that dbt-core 1.12 requires
 dbt-core-experimental-parser, published only as a source distribution whose build downloads its binary from
-GitHub, which this network cannot reach (the override drops it; dbt calls it only with ``--use-v2-parser``). With
-GitHub reachable, a plain ``pip install .`` resolves the same set.
+GitHub, which this network cannot reach; the lock leaves it out (``requirements-overrides.txt``: dbt calls it only
+with ``--use-v2-parser``). ``pip check`` must therefore name that one requirement and nothing else.
 """
 
 from __future__ import annotations
@@ -29,11 +30,16 @@ def test_a_wheel_installed_alone_runs_the_cli_without_demo_or_test_code(tmp_path
                    capture_output=True, cwd=tmp_path)
     [wheel] = wheels.glob("psirf_platform-*.whl")
     venv = tmp_path / "venv"
-    subprocess.run([str(UV), "venv", "--python", sys.executable, str(venv)], check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, capture_output=True)
     python = venv / "bin" / "python"
-    subprocess.run([str(UV), "pip", "install", "--python", str(python), str(wheel), "-c",
-                    str(ROOT / "requirements.lock"), "--override", str(ROOT / "requirements-overrides.txt")],
-                   check=True, capture_output=True)
+    # pip itself from the project's venv (`--python` installs into the fresh one): no network to bootstrap pip.
+    pip = [sys.executable, "-m", "pip", "--python", str(python), "--disable-pip-version-check"]
+    for what in (["-r", str(ROOT / "requirements-runtime.lock")], [str(wheel)]):
+        done = subprocess.run([*pip, "install", "--quiet", "--no-deps", *what], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
+    check = subprocess.run([*pip, "check"], capture_output=True, text=True)
+    [missing] = check.stdout.strip().splitlines()
+    assert missing.startswith("dbt-core 1.12.") and "requires dbt-core-experimental-parser" in missing, check.stdout
     shown = subprocess.run([str(venv / "bin" / "psirf"), "--help"], capture_output=True, text=True, cwd=tmp_path,
                            timeout=120)
     assert shown.returncode == 0, shown.stderr
@@ -41,3 +47,15 @@ def test_a_wheel_installed_alone_runs_the_cli_without_demo_or_test_code(tmp_path
     for module in ("demo", "tests", "bench", "pytest", "hypothesis", "aiosmtpd", "ruff", "mypy"):
         found = subprocess.run([str(python), "-c", f"import {module}"], capture_output=True, cwd=tmp_path)
         assert found.returncode != 0, f"{module} is installed with the product"
+
+
+def _pins(lock: Path) -> dict[str, str]:
+    pins = (line.split(" ")[0].split("==") for line in lock.read_text().splitlines() if "==" in line.split(" ")[0])
+    return {name.lower(): version for name, version in pins}
+
+
+def test_the_runtime_lock_is_the_dev_lock_without_the_dev_tools() -> None:
+    runtime, full = _pins(ROOT / "requirements-runtime.lock"), _pins(ROOT / "requirements.lock")
+    assert {name: (version, full.get(name)) for name, version in runtime.items() if full.get(name) != version} == {}
+    assert {"apache-airflow", "dbt-core", "great-expectations"} <= runtime.keys()
+    assert not {"pytest", "ruff", "mypy", "aiosmtpd", "hypothesis"} & runtime.keys()
