@@ -283,9 +283,9 @@ def child_pipeline(url: str, home: Path, delta: int) -> dict[str, Any]:
     engine.dispose()  # dbt opens the DuckDB file itself
     with timers.time("marts"):
         built = marts(full=True)  # dbt build: every model and every test
-    with timers.time("publish"):
+    full_wall = time.perf_counter() - wall - timers.seconds.pop("untimed", 0.0)  # extract → marts
+    with timers.time("publish"):  # after the marts, timed apart: the analysts' copy, not the pipeline's work
         publish(engine)
-    full_wall = time.perf_counter() - wall - timers.seconds.pop("untimed", 0.0)
     full_peak = peak_mib(pool)
     full = dict(timers.seconds)
     if delta <= 0:  # the full load only (bench.peers runs it so)
@@ -303,9 +303,9 @@ def child_pipeline(url: str, home: Path, delta: int) -> dict[str, Any]:
     engine.dispose()
     with timers.time("delta_marts"):
         delta_built = marts(full=False)  # incremental facts, every test
+    delta_wall = time.perf_counter() - wall
     with timers.time("delta_publish"):
         publish(engine)
-    delta_wall = time.perf_counter() - wall
     delta_times = {k if k.startswith("delta_") else f"delta_{k}": v for k, v in timers.seconds.items()}
     engine.dispose()
     peak = peak_mib(pool)
@@ -396,7 +396,7 @@ STAGES = [("extract", "extract (find new files, checksums)", "rows_in"),
           ("process", "transform + validate, total (`process_batch`)", "rows_in"),
           ("load", "load (`load_processed`: stage, merge, quarantine, ledger)", "loaded"),
           ("marts", "marts: `dbt build` of every model and test", "loaded"),
-          ("publish", "publish (access control / read-only copy for BI tools)", "loaded")]
+          ("publish", "publish, after the wall (access control / read-only copy for BI tools)", "loaded")]
 
 
 def _fmt_rate(rows: float, seconds: float) -> str:
@@ -421,9 +421,10 @@ INTRO = """What runs: the real pipeline, on a deterministic feed (`bench/generat
 CSV exports (95% of the incidents; realistic free text, planted defects and duplicates; about 1.5 safety actions
 per incident) and GP practices as an LFPSE FHIR NDJSON export (5%, a row per patient), through
 `psirf.parallel.run_providers`, what `psirf run` calls: every provider's batches transformed in `PSIRF_WORKERS`
-processes (the cores, up to 4: 2 here) and loaded one at a time in order; then `dbt build` (every model and check)
-and publishing. Imports, Great Expectations' contexts and suites and the worker processes are started before the
-timed region and reported apart (a nightly run pays them once per process). Each engine runs in rounds,
+processes (the cores, up to 4: 2 here) and loaded one at a time in order; then `dbt build` (every model and check).
+The wall time is extract → marts; publishing (the analysts' DuckDB copy, access control) follows, timed apart.
+Imports, Great Expectations' contexts and suites and the worker processes are started before the timed region and
+reported apart (a nightly run pays them once per process). Each engine runs in rounds,
 interleaved with the other engine, each a fresh child process on a fresh warehouse; every figure is the median over
 the rounds, and the wall times' spread says how far the furthest round was from it. The transform's stages are
 summed over the workers (busy seconds: more than the wall they overlap in). *Peak memory* is the child's own peak
@@ -480,9 +481,10 @@ def render(results: dict[str, Any]) -> str:
         row("peak memory incl. the delta (MiB)", lambda r: f"{r['peak_mib']:,.0f}")
         row(f"nightly delta: {entry['delta']:,} changed incidents, extract → marts (s)",
             lambda r: f"**{r['delta_wall']:.1f}**")
-        row("  of which extract / transform+validate / load / marts (s)",
+        row("  of which extract / transform+validate (busy s, summed over workers) / load / marts (s)",
             lambda r: " / ".join(f"{r['delta_seconds'].get('delta_' + k, 0):.1f}"
                                  for k in ("extract", "process", "load", "marts")))
+        row("  then publish, not in the wall (s)", lambda r: f"{r['delta_seconds'].get('delta_publish', 0):.1f}")
         row("  delta rows: updated / unchanged / inserted",
             lambda r: f"{r['counts'].get('delta_updated', 0):,} / {r['counts'].get('delta_unchanged', 0):,} / "
                       f"{r['counts'].get('delta_inserted', 0):,}")

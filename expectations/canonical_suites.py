@@ -11,6 +11,7 @@ import contextlib
 import csv
 import datetime as dt
 import itertools
+import os
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -230,7 +231,15 @@ def _sql_source() -> Any:
             *sql_engine._PERSISTED_CONNECTION_DIALECTS, _DuckDBDialect("duckdb"))
     folder = Path(tempfile.mkdtemp(prefix="psirf-gx-"))
     atexit.register(shutil.rmtree, folder, True)
-    return context().data_sources.add_sql("canonical_staged", connection_string=f"duckdb:///{folder / 'views.duckdb'}")
+    return context().data_sources.add_sql(
+        "canonical_staged", connection_string=f"duckdb:///{folder / 'views.duckdb'}",
+        kwargs={"connect_args": {"config": _VALIDATION_DUCKDB_CONFIG}})
+
+
+#: One thread and a small buffer pool: a worker process per core already runs the transforms in parallel, and the
+#: suites' queries scan a batch's parquet parts (nothing to cache), so DuckDB's defaults (every core, 80% of RAM)
+#: would only oversubscribe the cores and let each worker's cache grow with the batch.
+_VALIDATION_DUCKDB_CONFIG = {"threads": 1, "memory_limit": os.environ.get("PSIRF_VALIDATION_MEMORY_LIMIT", "256MB")}
 
 
 _VALIDATIONS = itertools.count()
