@@ -7,6 +7,23 @@
     {{ column }} > {{ psirf_watermark() }}
 {%- endmacro %}
 
+
+{#- The incidents an incremental build derives again: those whose record changed since the model's watermark (a
+    filter the scan applies, so only those rows are read) and those whose patients alone changed (rare: those
+    records alone are read, by their keys). Shared by the models that derive rows from an incident and its
+    patients. -#}
+{% macro incidents_changed_since_watermark() -%}
+    select i.*
+    from {{ ref('stg_canonical__incidents') }} i
+    where {{ changed_since_watermark('i.updated_at') }}
+    union all
+    select i.*
+    from {{ ref('stg_canonical__incidents') }} i
+    where not ({{ changed_since_watermark('i.updated_at') }})
+      and i.incident_key in (select p.incident_key from {{ ref('stg_canonical__incident_patients') }} p
+                             where {{ changed_since_watermark('p.updated_at') }})
+{%- endmacro %}
+
 {#- The watermark as a literal, read from the model's own table when it is compiled: the planner then estimates
     "changed since" from the column's statistics (a few rows: index probes, no hash join over every row) and
     DuckDB skips the row groups whose zone maps end before it. Safe to read before the model's transaction: only

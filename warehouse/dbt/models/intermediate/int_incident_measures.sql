@@ -21,18 +21,11 @@
     incident's measures each time. -#}
 -- depends_on: {{ ref('stg_canonical__incident_patients') }}
 with incidents as (
-    select i.*
-    from {{ ref('stg_canonical__incidents') }} i
     {% if is_incremental() %}
-    -- Changed since the watermark: the record itself (a filter the scan applies, so only those rows are read) ...
-    where {{ changed_since_watermark('i.updated_at') }}
-    union all
-    -- ... or only its patients (rare: those records alone are read, by their keys).
+    {{ incidents_changed_since_watermark() }}
+    {% else %}
     select i.*
     from {{ ref('stg_canonical__incidents') }} i
-    where not ({{ changed_since_watermark('i.updated_at') }})
-      and i.incident_key in (select p.incident_key from {{ ref('stg_canonical__incident_patients') }} p
-                             where {{ changed_since_watermark('p.updated_at') }})
     {% endif %}
 ),
 

@@ -10,18 +10,11 @@
     incident leaves with it; a changed incident left with no patient (or deleted) still gives a row, a tombstone
     that clears its old patients. -#}
 with changed_incidents as (
-    select i.*
-    from {{ ref('stg_canonical__incidents') }} i
     {% if is_incremental() %}
-    -- Changed since the watermark: the record itself (a filter the scan applies) or only its patients (by key).
-    where {{ changed_since_watermark('i.updated_at') }}
-    union all
+    {{ incidents_changed_since_watermark() }}
+    {% else %}
     select i.*
     from {{ ref('stg_canonical__incidents') }} i
-    where not ({{ changed_since_watermark('i.updated_at') }})
-      and i.incident_key in (select p.incident_key from {{ ref('stg_canonical__incident_patients') }} p
-                             where {{ changed_since_watermark('p.updated_at') }})
-    {% else %}
     where not i.is_deleted and i.event_type_code = 'incident'
     {% endif %}
 ),
