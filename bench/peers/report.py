@@ -168,10 +168,11 @@ def render(results: dict[str, Any]) -> str:
              + "." + (" Machine load (5-minute load average, start / end): {:.1f} / {:.1f}.".format(
                  *meta["load_average"]) if meta.get("load_average") else ""), "",
              "*Work* is the contender's loading, from the files to committed rows; *import* is apart (its libraries; "
-             "for the pipeline, the child's start-up: imports, migrations, dbt's profile). The pipeline is run "
-             "exactly as `make bench` runs it (`bench.run --child pipeline`, without the nightly delta): "
-             "*extract → load* is its extract, transform + validate and load stages; *extract → marts* adds the "
-             "dbt build of the marts with its tests. Peak memory is the child's `ru_maxrss`. *Rows loaded* "
+             "for the pipeline, the child's start-up: imports, migrations, GX and its worker processes, and "
+             "publishing after the marts). The pipeline is run exactly as `make bench` runs it (`bench.run --child "
+             "pipeline`, without the nightly delta: its batches transformed in worker processes, one per core, and "
+             "loaded in order): *extract → marts* is its wall time; *extract → load* is that wall less the dbt "
+             "build of the marts with its tests. Peak memory is the child's peak plus its workers'. *Rows loaded* "
              "are the rows in the destination's tables after the run (the pipeline: canonical rows loaded; rows "
              "it quarantines or drops as duplicates are not counted). "
              f"⚠: the rounds lie more than {SPREAD:.0%} from the median.", "",
