@@ -24,6 +24,9 @@ def feeds(home: Annotated[Path | None, typer.Option(help="default $PSIRF_HOME")]
     for ods, info in manifest["providers"].items():
         if "lfpse" in info:
             files = ", ".join(f"{name} {f['rows_in']} rows" for name, f in info["lfpse"]["files"].items())
+        elif "lfpse_national" in info:  # the trusts' national LFPSE record (feed X24): one export file
+            national = info["lfpse_national"]
+            files = f"{national['file']} {national['records']} records"
         else:
             files = ", ".join(f"{e} {f['rows_in']} rows" for e, f in info["files"].items())
         typer.echo(f"{ods}: {files}")

@@ -406,3 +406,19 @@ def test_main_prints_one_line_per_provider(tmp_path: Path) -> None:
     assert main([str(tmp_path)], echo=lines.append) == 0
     assert len(lines) == 6 and lines[0].startswith("RAJ [datix_web_listing_v1]: incidents 205 rows")
     assert (tmp_path / "demo_feeds" / "manifest.json").is_file()
+
+
+def test_the_demo_command_make_run_calls_generates_every_registered_feed(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """`make run` starts with `python -m demo feeds` on the shipped registry: it must print a line for every feed
+    (the five trusts, the GP practices' LFPSE export and the trusts' national LFPSE record), not stop on one."""
+    from typer.testing import CliRunner
+
+    from demo.__main__ import app
+
+    monkeypatch.setenv("PSIRF_REGISTRY", str(settings.CONFIG_DIR / "providers.toml"))
+    result = CliRunner().invoke(app, ["feeds", "--home", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    printed = {line.split(":")[0] for line in result.output.splitlines() if ":" in line}
+    assert printed == {p.ods_code for p in load_registry() if p.enabled}
+    assert "X24: lfpse_trusts_" in result.output
