@@ -233,13 +233,15 @@ def _sql_source() -> Any:
     atexit.register(shutil.rmtree, folder, True)
     return context().data_sources.add_sql(
         "canonical_staged", connection_string=f"duckdb:///{folder / 'views.duckdb'}",
-        kwargs={"connect_args": {"config": _VALIDATION_DUCKDB_CONFIG}})
+        kwargs={"connect_args": {"config": _validation_duckdb_config()}})
 
 
-#: One thread and a small buffer pool: a worker process per core already runs the transforms in parallel, and the
-#: suites' queries scan a batch's parquet parts (nothing to cache), so DuckDB's defaults (every core, 80% of RAM)
-#: would only oversubscribe the cores and let each worker's cache grow with the batch.
-_VALIDATION_DUCKDB_CONFIG = {"threads": 1, "memory_limit": os.environ.get("PSIRF_VALIDATION_MEMORY_LIMIT", "256MB")}
+def _validation_duckdb_config() -> dict[str, object]:
+    """One thread and a small buffer pool (``PSIRF_VALIDATION_MEMORY_LIMIT``, default 256MB): a worker process per
+    core already runs the transforms in parallel, and the suites' queries scan a batch's parquet parts (nothing to
+    cache), so DuckDB's defaults (every core, 80% of RAM) would only oversubscribe the cores and let each worker's
+    cache grow with the batch."""
+    return {"threads": 1, "memory_limit": os.environ.get("PSIRF_VALIDATION_MEMORY_LIMIT", "256MB")}
 
 
 _VALIDATIONS = itertools.count()

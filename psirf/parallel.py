@@ -23,8 +23,6 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from psirf.errors import BatchRejected
-
 
 def workers() -> int:
     """``PSIRF_WORKERS`` (default: the machine's cores, at most 4): processes transforming batches at once; 1
@@ -76,8 +74,7 @@ def _pool(size: int) -> Iterator[ProcessPoolExecutor | None]:
     if size <= 1:
         yield None
         return
-    pool = ProcessPoolExecutor(size, mp_context=multiprocessing.get_context("spawn"), initializer=warm_up)
-    with pool:
+    with start_pool(size) as pool:
         yield pool
 
 
@@ -89,7 +86,7 @@ def run_providers(codes: list[str], *, run_id: str | None = None, engine: Engine
     stopped it; a provider that fails leaves the others running. ``size``: worker processes (default
     :func:`workers`); ``pool``: workers already started (:func:`start_pool`), used instead."""
     from psirf.cleanup import discard_batches
-    from psirf.pipeline import extract_provider, load_processed, process_batch, summary_of
+    from psirf.pipeline import extract_provider, load_or_reject, process_batch
     from psirf.secrets import pseudonymisation_key
     from warehouse.ready import open_warehouse
 
@@ -111,17 +108,16 @@ def run_providers(codes: list[str], *, run_id: str | None = None, engine: Engine
             try:
                 for i, ref in enumerate(batch):
                     processed = futures[code][i].result() if pool is not None else process_batch(ref, key=key)
-                    try:
-                        results.append(load_processed(processed, engine=engine))
-                    except BatchRejected as exc:
-                        results.append({**summary_of(processed), "status": "rejected", "message": exc.problem})
+                    results.append(load_or_reject(processed, engine))
                     if on_batch is not None:
                         on_batch(code, results[-1])
                 outcome[code] = results
-            except Exception as exc:  # the batches not reached yet must not linger
+            except BaseException as exc:  # the batches not reached yet must not linger (as in run_provider)
                 for future in futures.get(code, []):
                     if not future.cancel():
                         future.exception()  # let a running one finish before its files are removed
                 discard_batches(batch)
+                if not isinstance(exc, Exception):  # an interrupt stops the run; a provider's failure does not
+                    raise
                 outcome[code] = exc
     return {code: outcome[code] for code in codes}

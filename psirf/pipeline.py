@@ -320,17 +320,22 @@ def run_provider(ods_code: str, *, run_id: str | None = None, engine: Engine | N
     refs = extract_provider(ods_code, run_id=run_id, engine=engine)
     try:
         for ref in refs:
-            processed = process_batch(ref, key=key)
-            try:
-                results.append(load_processed(processed, engine=engine))
-            except BatchRejected as exc:
-                results.append({**summary_of(processed), "status": "rejected", "message": exc.problem})
+            results.append(load_or_reject(process_batch(ref, key=key), engine))
             if on_batch is not None:
                 on_batch(results[-1])
     except BaseException:  # the batches not reached yet still have their landing files: nothing must linger
         discard_batches(refs)
         raise
     return results
+
+
+def load_or_reject(processed: dict[str, Any], engine: Engine) -> dict[str, Any]:
+    """Load one processed batch; one rejected at load (a whole-batch rule) is reported, not raised, so that the
+    provider's other batches still load."""
+    try:
+        return load_processed(processed, engine=engine)
+    except BatchRejected as exc:
+        return {**summary_of(processed), "status": "rejected", "message": exc.problem}
 
 
 def summary_of(ref: dict[str, Any]) -> dict[str, Any]:
