@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -19,15 +18,12 @@ import sqlalchemy as sa
 from connectors.rest_api.http_transport import ApiError
 from psirf import pipeline
 from psirf.cleanup import last_attempt, sweep_stale
-from transforms.nhs_number import is_valid
+from tests.identifiers import nhs_numbers_in
 from warehouse.db import make_engine
 from warehouse.locks import LOAD_LOCK_ID
 from warehouse.migrate import upgrade
 
 PSIRF = str(Path(sys.executable).with_name("psirf"))
-_DIGITS = re.compile(rb"(?<![0-9A-Za-z])\d{3}[ -]?\d{3}[ -]?\d{4}(?![0-9A-Za-z])")
-"""A ten-digit number standing alone, spaced or not: digits inside hex keys, hashes and ids are not numbers (the
-same rule as the warehouse-wide scan of tests/test_pipeline_end_to_end.py)."""
 
 
 def _children(pid: int) -> list[int]:
@@ -56,8 +52,7 @@ def _nhs_numbers_on_disk(home: Path) -> list[str]:
     for path in home.rglob("*"):
         if not path.is_file() or {"demo_sources", "demo_feeds", "dbt"} & set(path.relative_to(home).parts):
             continue
-        hits += [f"{path}: {m.decode()}" for m in _DIGITS.findall(path.read_bytes())
-                 if is_valid(re.sub(rb"\D", b"", m).decode())]
+        hits += [f"{path}: {m}" for m in nhs_numbers_in(path.read_bytes().decode("latin-1"))]  # bytes as-is
     return hits
 
 
