@@ -133,14 +133,8 @@ recomputed as materialized (
     left join period_medians md on md.provider_ods = m.provider_ods and md.period_end = m.period_end
 ),
 
-{%- set columns = ['incidents', 'moderate_or_worse', 'candour_notified', 'candour_not_yet_notified',
-                   'candour_not_recorded', 'with_reported_date', 'within_target_days', 'never_events',
-                   'never_events_with_psii', 'never_events_without_response', 'incidents_with_response',
-                   'incidents_without_response', 'incidents_responses_not_supplied'] %}
-{%- for n in timeliness %}{% do columns.append('within_' ~ n ~ '_days') %}{% endfor %}
-
 compared as (
-    {%- for column in columns %}
+    {%- for column in counted %}
     select m.provider_ods, m.period_end, '{{ column }}' as measure,
            cast(m.{{ column }} as varchar) as in_model, cast(r.{{ column }} as varchar) as recomputed
     from measures m
