@@ -200,7 +200,7 @@ def invoke(args: list[str], url: str | None = None, *, quiet: bool = True,
             on_node(node)
 
     started = time.monotonic()
-    writes = args[0] in {"build", "run", "seed", "snapshot"}
+    writes = args[0] in {"build", "run", "seed", "snapshot", "test"}  # a test records its passes (check_scope.sql)
     try:
         with (marts_build_lock(url or settings.warehouse_url()) if writes else contextlib.nullcontext()), \
                 _environment({**target.env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "False", "DO_NOT_TRACK": "1"}):

@@ -78,7 +78,26 @@
     {%- endfor %}
 {%- endmacro %}
 
-{% test column_checks(model) -%}
+{#- The rows a consolidated check reads this build (macros/check_scope.sql): every row, or, when the model names
+    how its changed rows are found, those changed since the check's last pass:
+      - `changed_column`: a change stamp on the model itself (updated_at, canonical_updated_at);
+      - `changed_key` with `changed_in` (and `changed_in_column`, default canonical_updated_at): the rows whose key
+        is among the keys of `changed_in` changed since then (an oversight view over a fact: the fact's rows that
+        changed, through its indexed stamp). -#}
+{% macro _psirf_check_scope(node, kind, severity, changed_column, changed_key, changed_in, changed_in_column) -%}
+    {%- if changed_column is none and changed_key is none -%}{{ return('true') }}{%- endif -%}
+    {%- set check = _psirf_column_tests(node, [kind], severity) -%}
+    {%- set since = psirf_checks_since(check[0].unique_id) if check else none -%}
+    {%- if since is none -%}{{ return('true') }}{%- endif -%}
+    {%- if changed_column is not none -%}
+        {{ return(psirf_changed_rows(adapter.quote(changed_column), since)) }}
+    {%- endif -%}
+    {{ return(adapter.quote(changed_key) ~ ' in (select ' ~ adapter.quote(changed_key) ~ ' from ' ~ changed_in
+              ~ ' where ' ~ psirf_changed_rows(changed_in_column, since) ~ ')') }}
+{%- endmacro %}
+
+{% test column_checks(model, changed_column=none, changed_key=none, changed_in=none,
+                          changed_in_column='canonical_updated_at') -%}
     {%- if not execute -%}{{ return('select 1 as parsed') }}{%- endif -%}
     {%- set severity = config.get('severity', 'error') -%}
     {%- set node = _psirf_node_of(model) -%}
@@ -104,7 +123,14 @@
                                            ~ "accepted_values test of severity " ~ severity ~ " to run") }}
     {%- endif -%}
     {%- set checks = [] -%}
+    {%- set scope = _psirf_check_scope(node, 'column_checks', severity, changed_column, changed_key, changed_in,
+                                       changed_in_column) %}
 with
+{%- if scope != 'true' %}
+scoped as materialized (
+    select * from {{ model }} where {{ scope }}
+),
+{%- endif %}
 {%- if row_rules %}
 row_counts as materialized (
     select
@@ -113,7 +139,7 @@ row_counts as materialized (
         {%- do checks.append({'test': rule.test, 'column': rule.column, 'rule': rule.rule,
                               'count': 'rule_' ~ loop.index, 'source': 'row_counts'}) %}
         {%- endfor %}
-    from {{ model }}
+    from {{ 'scoped' if scope != 'true' else model }}
 ),
 {%- endif %}
 {%- for rule in unique_rules %}
@@ -123,6 +149,9 @@ unique_{{ loop.index }} as (
         select {{ adapter.quote(rule.column) }}
         from {{ model }}
         where {{ rule.where }} and {{ adapter.quote(rule.column) }} is not null
+        {%- if scope != 'true' %}
+          and {{ adapter.quote(rule.column) }} in (select {{ adapter.quote(rule.column) }} from scoped)
+        {%- endif %}
         group by {{ adapter.quote(rule.column) }}
         having count(*) > 1
     ) duplicated
@@ -137,7 +166,8 @@ results as (
 select * from results where failing_rows > 0
 {%- endtest %}
 
-{% test relationship_checks(model, to) -%}
+{% test relationship_checks(model, to, changed_column=none, changed_key=none, changed_in=none,
+                                changed_in_column='canonical_updated_at') -%}
     {%- if not execute -%}{{ return('select 1 as parsed') }}{%- endif -%}
     {%- set severity = config.get('severity', 'error') -%}
     {%- set node = _psirf_node_of(model) -%}
@@ -163,16 +193,27 @@ select * from results where failing_rows > 0
         {%- do checks.append({'test': test.name, 'column': test.column_name, 'rule': 'relationships',
                               'count': 'rule_' ~ loop.index, 'source': 'row_counts'}) -%}
     {%- endfor %}
-with row_counts as materialized (
+    {%- set scope = _psirf_check_scope(node, 'relationship_checks', severity, changed_column, changed_key,
+                                       changed_in, changed_in_column) %}
+with
+{%- if scope != 'true' %}
+scoped as materialized (
+    select * from {{ model }} where {{ scope }}
+),
+{%- endif %}
+row_counts as materialized (
     select
         {%- for join in joins %}
         count(case when {{ join.where }} and child.{{ adapter.quote(join.column) }} is not null
                         and parent_{{ loop.index }}.parent_value is null then 1 end) as rule_{{ loop.index }}
         {%- if not loop.last %},{% endif %}
         {%- endfor %}
-    from {{ model }} child
+    from {{ 'scoped' if scope != 'true' else model }} child
     {%- for join in joins %}
-    left join (select distinct {{ join.field }} as parent_value from {{ join.parent }}) parent_{{ loop.index }}
+    left join (select distinct {{ join.field }} as parent_value from {{ join.parent }}
+               {%- if scope != 'true' %}
+               where {{ join.field }} in (select {{ adapter.quote(join.column) }} from scoped)
+               {%- endif %}) parent_{{ loop.index }}
       on parent_{{ loop.index }}.parent_value = child.{{ adapter.quote(join.column) }}
     {%- endfor %}
 ),

@@ -4,8 +4,17 @@
     status is recomputed here from the canonical record (what the source said), not from the model's logic.
     Only incidents carry a status: outcomes, risks and good care must carry none.
     Returns one row per offending incident and problem. One pass over the fact: each rule is a column, and only
-    the incidents breaking one are kept. -#}
-with statuses as (
+    the incidents breaking one are kept.
+    Nightly, only the records changed since the test's last pass (macros/check_scope.sql). -#}
+{{ config(meta={'scoped_check': true}) }}
+{%- set since = psirf_checks_since(model.unique_id) %}
+with
+{%- if since is not none %}
+changed as materialized (
+    {{ psirf_changed_keys('incident_key', [(source('canonical', 'incident'), 'updated_at'), (ref('int_incident_measures'), 'canonical_updated_at'), (ref('fct_incident'), 'canonical_updated_at')], since) }}
+),
+{%- endif %}
+statuses as (
     select code, count(*) as members from {{ ref('dim_duty_of_candour_status') }} group by code
 ),
 
@@ -22,6 +31,7 @@ fact as (
     from {{ ref('fct_incident') }} f
     left join {{ source('canonical', 'incident') }} i on i.incident_key = f.incident_key
     left join statuses s on s.code = f.duty_of_candour_status
+    where {{ psirf_in_changed('f.incident_key', since) }}
 ),
 
 expected as (
@@ -73,4 +83,5 @@ union all
 {%- endfor %}
 select incident_key, 'a record that is not an incident carries a Duty of Candour or Never Event status'
 from {{ ref('int_incident_measures') }}
-where not is_incident and (duty_of_candour_status is not null or never_event_status is not null)
+where {{ psirf_in_changed('incident_key', since) }}
+  and not is_incident and (duty_of_candour_status is not null or never_event_status is not null)

@@ -1,11 +1,20 @@
 {#- Why: overdue and system-wide safety actions are what the ICB watches: fct_safety_action must hold exactly the
-    live canonical safety actions (not deleted upstream). Same keys both ways. -#}
-with canonical as (
-    select safety_action_key from {{ source('canonical', 'safety_action') }} where not is_deleted
+    live canonical safety actions (not deleted upstream). Same keys both ways.
+    Nightly, only the actions changed since the test's last pass (macros/check_scope.sql). -#}
+{{ config(meta={'scoped_check': true}) }}
+{%- set since = psirf_checks_since(model.unique_id) %}
+with
+{%- if since is not none %}
+changed as materialized (
+    {{ psirf_changed_keys('safety_action_key', [(source('canonical', 'safety_action'), 'updated_at'), (ref('fct_safety_action'), 'canonical_updated_at')], since) }}
+),
+{%- endif %}
+canonical as (
+    select safety_action_key from {{ source('canonical', 'safety_action') }} where not is_deleted and {{ psirf_in_changed('safety_action_key', since) }}
 ),
 
 fact as (
-    select safety_action_key from {{ ref('fct_safety_action') }}
+    select safety_action_key from {{ ref('fct_safety_action') }} where {{ psirf_in_changed('safety_action_key', since) }}
 )
 
 select

@@ -5,8 +5,17 @@
     action completed on time; oversight_safety_actions' is_overdue must follow it.
     Set-based, one pass over the fact: each rule is a column, and only the actions breaking one are kept (the
     oversight view is compared by a join, never by a subquery per action, which has no index to use on a dbt
-    table and is quadratic on PostgreSQL). -#}
-with checked as (
+    table and is quadratic on PostgreSQL).
+    Nightly, only the actions changed since the test's last pass (macros/check_scope.sql). -#}
+{{ config(meta={'scoped_check': true}) }}
+{%- set since = psirf_checks_since(model.unique_id) %}
+with
+{%- if since is not none %}
+changed as materialized (
+    {{ psirf_changed_keys('safety_action_key', [(source('canonical', 'safety_action'), 'updated_at'), (ref('fct_safety_action'), 'canonical_updated_at')], since) }}
+),
+{%- endif %}
+checked as (
     select
         f.safety_action_key,
         f.overdue_from_date is not null and f.overdue_to_date is not null
@@ -27,8 +36,11 @@ with checked as (
             and (o.is_overdue <> coalesce(f.overdue_from_date <= current_date
                                           and (f.overdue_to_date is null or current_date < f.overdue_to_date), false)
                  or (o.is_overdue and o.status = 'cancelled')) as oversight_disagrees
-    from {{ ref('fct_safety_action') }} f
-    full outer join {{ ref('oversight_safety_actions') }} o on o.safety_action_key = f.safety_action_key
+    from (select * from {{ ref('fct_safety_action') }}
+          where {{ psirf_in_changed('safety_action_key', since) }}) f
+    full outer join (select * from {{ ref('oversight_safety_actions') }}
+                     where {{ psirf_in_changed('safety_action_key', since) }}) o
+      on o.safety_action_key = f.safety_action_key
 ),
 
 problems as materialized (

@@ -3,8 +3,17 @@
     only, under-reports harm (and with it the Duty of Candour). Recomputed from the canonical tables with its own
     code-to-rank mapping: fct_incident's harm_severity_rank (physical) and its harm keys must be the worst over
     its patients and the harm the record itself carries, and is_moderate_or_worse must follow from the worst of
-    either scale. -#}
-with physical_scale (code, severity) as (
+    either scale.
+    Nightly, only the incidents changed since the test's last pass (macros/check_scope.sql). -#}
+{{ config(meta={'scoped_check': true}) }}
+{%- set since = psirf_checks_since(model.unique_id) %}
+with
+{%- if since is not none %}
+changed as materialized (
+    {{ psirf_changed_keys('incident_key', [(source('canonical', 'incident'), 'updated_at'), (source('canonical', 'incident_patient'), 'updated_at'), (ref('fct_incident'), 'canonical_updated_at')], since) }}
+),
+{%- endif %}
+physical_scale (code, severity) as (
     values ('5', 0), ('4', 1), ('3', 2), ('2', 3), ('1', 4)
 ),
 
@@ -17,6 +26,7 @@ own as (
     from {{ source('canonical', 'incident') }} i
     left join physical_scale ph on ph.code = i.physical_harm_code
     left join psychological_scale ps on ps.code = i.psychological_harm_code
+    where {{ psirf_in_changed('i.incident_key', since) }}
 ),
 
 patients as (
@@ -24,6 +34,7 @@ patients as (
     from {{ source('canonical', 'incident_patient') }} p
     left join physical_scale ph on ph.code = p.physical_harm_code
     left join psychological_scale ps on ps.code = p.psychological_harm_code
+    where {{ psirf_in_changed('p.incident_key', since) }}
     group by p.incident_key
 ),
 
@@ -49,7 +60,8 @@ from {{ ref('fct_incident') }} f
 left join expected e on e.incident_key = f.incident_key
 left join {{ ref('dim_physical_harm') }} dph on dph.physical_harm_key = f.physical_harm_key
 left join {{ ref('dim_psychological_harm') }} dps on dps.psychological_harm_key = f.psychological_harm_key
-where f.harm_severity_rank is distinct from e.physical
+where {{ psirf_in_changed('f.incident_key', since) }}
+  and (f.harm_severity_rank is distinct from e.physical
    or dph.severity_rank is distinct from e.physical
    or dps.severity_rank is distinct from e.psychological
-   or f.is_moderate_or_worse is distinct from (coalesce(e.physical, 0) >= 2 or coalesce(e.psychological, 0) >= 2)
+   or f.is_moderate_or_worse is distinct from (coalesce(e.physical, 0) >= 2 or coalesce(e.psychological, 0) >= 2))
