@@ -237,6 +237,7 @@ def child_pipeline(url: str, home: Path, delta: int) -> dict[str, Any]:
     from warehouse.db import make_engine
     from warehouse.marts import publish
     from warehouse.migrate import upgrade
+    from warehouse.reference import seed_organisations
 
     imports = warm_up()
     workers = configured_workers()  # PSIRF_WORKERS, as `psirf run` reads it
@@ -268,6 +269,7 @@ def child_pipeline(url: str, home: Path, delta: int) -> dict[str, Any]:
     with timers.time("migrate"):
         upgrade(url)
     engine = make_engine(url)
+    seed_organisations(engine, providers(home))  # as `psirf init` does: the providers are known organisations
     wall = time.perf_counter()
     pool = None
     if workers > 1:  # started and warmed up outside the timed region, as its imports are

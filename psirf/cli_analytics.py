@@ -37,7 +37,7 @@ def _print(result: dict[str, Any], as_json: bool, text: str) -> None:
         out.print(text, highlight=False)
 
 
-def build_marts(progress: Progress, *, full: bool = False) -> dict[str, Any]:
+def build_marts(progress: Progress, *, full: bool = False, full_checks: bool = False) -> dict[str, Any]:
     """Run the marts build with a progress bar over the dbt nodes; a failure is one line and exit 1."""
     from warehouse.dbt_project import DbtError
     from warehouse.marts import refresh
@@ -48,7 +48,7 @@ def build_marts(progress: Progress, *, full: bool = False) -> dict[str, Any]:
         progress.update(task, advance=1, description=f"marts: {node['name']} {node['status']}")
 
     try:
-        result = refresh(full=full, on_node=advance)
+        result = refresh(full=full, full_checks=full_checks, on_node=advance)
     except DbtError as exc:
         progress.update(task, description="marts: failed")
         progress.stop()
@@ -66,14 +66,19 @@ def build_marts(progress: Progress, *, full: bool = False) -> dict[str, Any]:
 @analytics_app.command()
 def marts(full: Annotated[bool, typer.Option("--full", help="rebuild every model from scratch (--full-refresh)")]
           = False,
+          full_checks: Annotated[bool, typer.Option(
+              "--full-checks", help="every test reads every row (by default, the rows changed since its last pass; "
+                                    "every row on --full and weekly: PSIRF_FULL_CHECKS_EVERY_DAYS)")] = False,
           as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Build the analysts' marts (dbt build: models and their tests; facts incrementally unless --full)."""
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, disable=as_json) as progress:
-        result = build_marts(progress, full=full)
+        result = build_marts(progress, full=full, full_checks=full_checks)
     counts = ", ".join(f"{n} {status}" for status, n in sorted(result["counts"].items()))
     published = result.get("published") or result.get("access", "")
-    _print(result, as_json, f"marts built ({'full' if full else 'incremental'}, {result['elapsed_s']} s): {counts}"
+    checked = "every row checked" if result["full_checks"] else "changed rows checked"
+    _print(result, as_json, f"marts built ({'full' if full else 'incremental'}, {checked}, "
+                            f"{result['elapsed_s']} s): {counts}"
                             f"\n{published}")
 
 

@@ -13,9 +13,19 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from tests.marts_builders import incident, insert, learning_response, link, patient, rows, scalar, seed_organisations
+from tests.marts_builders import (
+    incident,
+    insert,
+    learning_response,
+    link,
+    patient,
+    rows,
+    scalar,
+    seed_organisations,
+    touch,
+)
 from transforms.keys import natural_key
-from warehouse.dbt_project import invoke
+from warehouse.dbt_project import FULL_CHECKS, invoke
 from warehouse.marts import refresh
 
 D = dt.date
@@ -119,7 +129,8 @@ def test_marts_follow_the_canonical_tables(migrated_engine: Engine, home: Path) 
                              "physical_harm_key = 'not-a-key' WHERE is_moderate_or_worse"))
     engine.dispose()
     relationship = "relationships_fct_incident_physical_harm_key__physical_harm_key__ref_dim_physical_harm_"
-    checked = invoke(["test", "--select", f"assert_duty_of_candour_status_consistent {relationship}"],
+    # (Planted in the marts, not through a load: rows that did not change, which only a full check reads.)
+    checked = invoke(["test", "--select", f"assert_duty_of_candour_status_consistent {relationship}", *FULL_CHECKS],
                      engine.url.render_as_string(hide_password=False))
     assert {n["name"]: n["status"] for n in checked.nodes} == {
         "assert_duty_of_candour_status_consistent": "fail", relationship: "fail"}
@@ -132,7 +143,7 @@ def test_marts_follow_the_canonical_tables(migrated_engine: Engine, home: Path) 
                              "WHERE provider_ods = 'RXX'"))
         conn.execute(sa.text("UPDATE marts.fct_learning_response SET provider_ods = NULL"))
     engine.dispose()
-    nightly = invoke(["test"], engine.url.render_as_string(hide_password=False))
+    nightly = invoke(["test", *FULL_CHECKS], engine.url.render_as_string(hide_password=False))
     statuses = {n["name"]: n["status"] for n in nightly.nodes}
     messages = {n["name"]: n["message"] for n in nightly.nodes}
     assert not [name for name in statuses if name.startswith(("not_null_", "unique_", "accepted_values_",
@@ -147,6 +158,68 @@ def test_marts_follow_the_canonical_tables(migrated_engine: Engine, home: Path) 
         "column_checks_fct_learning_response"]
     assert statuses["assert_duty_of_candour_status_consistent"] == "fail"
     assert statuses["column_checks_dim_date"] == "pass"  # the other models' checks still pass
+
+
+def test_nightly_checks_read_the_rows_changed_since_their_last_pass(migrated_engine: Engine, home: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A check that passed reads, the next night, only the rows changed since (its last pass is recorded); every
+    row on demand (checks=full), on a full refresh and once its last full pass is older than
+    PSIRF_FULL_CHECKS_EVERY_DAYS. A defect in a changed row is found the same night."""
+    engine = migrated_engine
+    url = engine.url.render_as_string(hide_password=False)
+    seed_organisations(engine)
+    insert(engine, "incident", [incident("RAJ", "a", D(2026, 1, 5), harm="3", doc=False),
+                                incident("RAJ", "b", D(2026, 1, 6), harm="3", doc=False)])
+    refresh(engine)  # the first build: every check reads every row, and passes
+    checks = ("column_checks_fct_incident", "assert_duty_of_candour_status_consistent")
+    passes = "SELECT check_id, passed_at, full_pass_at FROM staging.psirf_check_passes"
+    first = {r[0].split(".")[2]: r[1:] for r in rows(engine, passes)}
+    assert all(first[name][0] == first[name][1] for name in checks)  # full passes
+    # (planted in the marts, not loaded: these rows did not change since the checks passed)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE marts.fct_incident SET never_event_status = 'perhaps', "
+                             "duty_of_candour_status = 'not_applicable'"))
+    engine.dispose()
+
+    def failing(message: str) -> int:
+        return int(message.split("Got ")[1].split(" result")[0])
+
+    def test(*extra: str) -> dict[str, tuple[str, str]]:
+        result = invoke(["test", "--select", " ".join(checks), *extra], url)
+        return {n["name"]: (n["status"], n["message"]) for n in result.nodes}
+
+    time.sleep(1.1)
+    assert {name: status for name, (status, _) in test().items()} == dict.fromkeys(checks, "pass")
+    later = {r[0].split(".")[2]: r[1:] for r in rows(engine, passes)}
+    engine.dispose()
+    assert all(later[name][0] > first[name][0] and later[name][1] == first[name][1] for name in checks)
+
+    # b changes (a load), the facts are rebuilt without their tests, then b's row goes wrong: found that night
+    time.sleep(1.1)
+    touch(engine, "incident", "source_record_id = 'b'")
+    refresh(engine, tests=False)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE marts.fct_incident SET never_event_status = 'perhaps', "
+                             "duty_of_candour_status = 'not_applicable'"))
+    engine.dispose()
+    nightly = test()
+    assert {name: status for name, (status, _) in nightly.items()} == dict.fromkeys(checks, "fail")
+    assert "never_event_status: accepted_values, 1 rows" in nightly["column_checks_fct_incident"][1]
+    per_incident = failing(nightly["assert_duty_of_candour_status_consistent"][1])  # rows: one per rule broken
+    assert [r[1:] for r in rows(engine, passes) if r[0].split(".")[2] in checks] == \
+        [later[name] for name in sorted(checks)]  # a failure keeps the last pass: the next night reads as much
+    engine.dispose()
+
+    found = test(*FULL_CHECKS)  # every row, on demand (psirf marts --full-checks): both rows
+    assert "never_event_status: accepted_values, 2 rows" in found["column_checks_fct_incident"][1]
+    assert failing(found["assert_duty_of_candour_status_consistent"][1]) == 2 * per_incident
+    monkeypatch.setenv("PSIRF_FULL_CHECKS_EVERY_DAYS", "0")  # weekly by default: here, every build
+    assert "never_event_status: accepted_values, 2 rows" in test()["column_checks_fct_incident"][1]
+    monkeypatch.delenv("PSIRF_FULL_CHECKS_EVERY_DAYS")
+    rebuilt = refresh(engine, full=True)  # a full refresh rebuilds the rows and checks every one
+    assert rebuilt["full_checks"] and rebuilt["counts"].get("fail", 0) == 0
+    assert all(r[1] == r[2] > later[r[0].split(".")[2]][0] for r in rows(engine, passes)
+               if r[0].split(".")[2] in checks)
 
 
 @pytest.mark.parametrize("warehouse_url", ["duckdb"], indirect=True)

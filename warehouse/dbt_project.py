@@ -243,13 +243,20 @@ def _name_failing_columns(nodes: list[dict[str, Any]], run_result: Any, url: str
         engine.dispose()
 
 
+FULL_CHECKS = ["--vars", "{checks: full}"]
+"""dbt arguments that make every check read every row (macros/check_scope.sql); nightly, they read what changed."""
+
+
 def build(url: str | None = None, *, full_refresh: bool = False, select: str | None = None, tests: bool = True,
-          on_node: Callable[[dict[str, Any]], None] | None = None) -> BuildResult:
+          full_checks: bool = False, on_node: Callable[[dict[str, Any]], None] | None = None) -> BuildResult:
     """``dbt build``: seeds, the organisation snapshot, every model (facts incrementally) and, unless ``tests`` is
-    false, every test."""
+    false, every test: over the rows changed since each test's last pass, or every row with ``full_checks`` (as on
+    a full refresh, and weekly by itself)."""
     args = ["build"]
     if full_refresh:
         args.append("--full-refresh")
+    if full_checks:
+        args += FULL_CHECKS
     if select:
         args += ["--select", select]
     if not tests:

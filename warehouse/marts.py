@@ -42,25 +42,26 @@ def _url(target: str | Engine | None) -> str | None:
 
 
 def refresh(target: str | Engine | None = None, *, full: bool = False, tests: bool = True,
-            on_node: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+            full_checks: bool = False, on_node: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """``dbt build`` then :func:`publish`; raises :class:`DbtError` naming what failed (nothing is published).
 
     ``target``: the warehouse URL (default the configured one) or an engine on it; ``tests=False`` builds without
-    running the dbt tests (for callers that test the models' contents themselves)."""
+    running the dbt tests (for callers that test the models' contents themselves); ``full_checks``: the tests read
+    every row, not only those changed since their last pass."""
     url = _url(target)
-    result = build(url, full_refresh=full, tests=tests, on_node=on_node)
+    result = build(url, full_refresh=full, tests=tests, full_checks=full_checks, on_node=on_node)
     if not result.success:
         raise DbtError(f"the marts build failed: {_failure_summary(result)} "
                        f"(dbt log: {settings.psirf_home() / 'dbt' / 'logs' / 'dbt.log'})")
-    return {**result.as_dict(), "full": full, **publish(url)}
+    return {**result.as_dict(), "full": full, "full_checks": full or full_checks, **publish(url)}
 
 
-def test_marts(target: str | Engine | None = None) -> dict[str, Any]:
+def test_marts(target: str | Engine | None = None, *, full_checks: bool = False) -> dict[str, Any]:
     """Every dbt test of the project (after a node-by-node build in Airflow); raises :class:`DbtError` naming the
     failures. Tests that span several models run here, once every model is built."""
-    from warehouse.dbt_project import invoke
+    from warehouse.dbt_project import FULL_CHECKS, invoke
 
-    result = invoke(["test"], _url(target))
+    result = invoke(["test", *(FULL_CHECKS if full_checks else [])], _url(target))
     if not result.success:
         raise DbtError(f"the marts tests failed: {_failure_summary(result)} "
                        f"(dbt log: {settings.psirf_home() / 'dbt' / 'logs' / 'dbt.log'})")
