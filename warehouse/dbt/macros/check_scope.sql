@@ -21,7 +21,12 @@
     {{ return(api.Relation.create(database=target.database, schema='staging', identifier='psirf_check_passes')) }}
 {%- endmacro %}
 
+{#- on-run-start. Airflow runs a dbt invocation per model, several at once on PostgreSQL, where two concurrent
+    CREATE … IF NOT EXISTS of the same name can collide: the first build's hooks take turns (a transaction lock). -#}
 {% macro psirf_create_check_passes() -%}
+    {%- if target.type == 'postgres' %}
+    select pg_advisory_xact_lock(hashtext('psirf_check_passes'));
+    {%- endif %}
     create schema if not exists staging;
     create table if not exists {{ _psirf_check_passes() }} (
         check_id varchar primary key,
