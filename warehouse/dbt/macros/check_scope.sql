@@ -89,14 +89,18 @@
 {%- endmacro %}
 
 {#- For singular tests that read only what changed: the keys (`key`) of the rows changed since `since` in each
-    (relation, change-stamp column) of `relations`, as one UNION query for a CTE, and the predicate that keeps a
-    row whose `column` is among them (true when the test reads every row). -#}
-{% macro psirf_changed_keys(key, relations, since) -%}
+    (relation, change-stamp column) of `relations`, as a CTE named `changed` (nothing when every row is read),
+    and the predicate that keeps a row whose `column` is among them (true when every row is read). -#}
+{% macro psirf_changed_cte(since, key, relations) -%}
+    {%- if since is not none -%}
+changed as materialized (
     {%- for relation, column in relations %}
     select {{ key }} from {{ relation }} where {{ psirf_changed_rows(column, since) }}
     {%- if not loop.last %}
     union{% endif -%}
     {%- endfor %}
+),
+    {%- endif -%}
 {%- endmacro %}
 
 {% macro psirf_in_changed(column, since, keys='changed') -%}

@@ -9,11 +9,7 @@
 {{ config(meta={'scoped_check': true}) }}
 {%- set since = psirf_checks_since(model.unique_id) %}
 with
-{%- if since is not none %}
-changed as materialized (
-    {{ psirf_changed_keys('incident_key', [(source('canonical', 'incident'), 'updated_at'), (ref('int_incident_measures'), 'canonical_updated_at'), (ref('fct_incident'), 'canonical_updated_at')], since) }}
-),
-{%- endif %}
+{{ psirf_changed_cte(since, 'incident_key', [(source('canonical', 'incident'), 'updated_at'), (ref('int_incident_measures'), 'canonical_updated_at'), (ref('fct_incident'), 'canonical_updated_at')]) }}
 statuses as (
     select code, count(*) as members from {{ ref('dim_duty_of_candour_status') }} group by code
 ),

@@ -6,11 +6,7 @@
 {{ config(meta={'scoped_check': true}) }}
 {%- set since = psirf_checks_since(model.unique_id) %}
 with
-{%- if since is not none %}
-changed as materialized (
-    {{ psirf_changed_keys('incident_key', [(source('canonical', 'incident'), 'updated_at'), (ref('fct_incident'), 'canonical_updated_at')], since) }}
-),
-{%- endif %}
+{{ psirf_changed_cte(since, 'incident_key', [(source('canonical', 'incident'), 'updated_at'), (ref('fct_incident'), 'canonical_updated_at')]) }}
 fact as (
     select f.incident_key, f.never_event_status, f.never_event, t.code as never_event_type_code,
            i.never_event as source_never_event

@@ -10,11 +10,7 @@
 {{ config(meta={'scoped_check': true}) }}
 {%- set since = psirf_checks_since(model.unique_id) %}
 with
-{%- if since is not none %}
-changed as materialized (
-    {{ psirf_changed_keys('safety_action_key', [(source('canonical', 'safety_action'), 'updated_at'), (ref('fct_safety_action'), 'canonical_updated_at')], since) }}
-),
-{%- endif %}
+{{ psirf_changed_cte(since, 'safety_action_key', [(source('canonical', 'safety_action'), 'updated_at'), (ref('fct_safety_action'), 'canonical_updated_at')]) }}
 checked as (
     select
         f.safety_action_key,

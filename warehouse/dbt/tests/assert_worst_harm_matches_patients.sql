@@ -8,11 +8,7 @@
 {{ config(meta={'scoped_check': true}) }}
 {%- set since = psirf_checks_since(model.unique_id) %}
 with
-{%- if since is not none %}
-changed as materialized (
-    {{ psirf_changed_keys('incident_key', [(source('canonical', 'incident'), 'updated_at'), (source('canonical', 'incident_patient'), 'updated_at'), (ref('fct_incident'), 'canonical_updated_at')], since) }}
-),
-{%- endif %}
+{{ psirf_changed_cte(since, 'incident_key', [(source('canonical', 'incident'), 'updated_at'), (source('canonical', 'incident_patient'), 'updated_at'), (ref('fct_incident'), 'canonical_updated_at')]) }}
 physical_scale (code, severity) as (
     values ('5', 0), ('4', 1), ('3', 2), ('2', 3), ('1', 4)
 ),
