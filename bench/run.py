@@ -592,18 +592,19 @@ NOTES = """## How the pipeline gets these figures, and what is left
   quarantine rows with their row numbers and data-quality results, and merges newest-wins with exact counts. Its
   extract → load is within 3× of dlt arrow on PostgreSQL and 3.7× faster than dlt dict on DuckDB; the marts build
   (every model and some 115 checks) doubles the wall at 100k, and dlt builds no marts.
-* **1M extract → marts (targets 2.5 / 4 min).** Met in the run above (1.8 and 3.1 min) on a fast day of this
+* **1M extract → marts (targets 2.5 / 4 min).** Met in the runs above (1.8 and 3.0 min) on a fast day of this
   machine; an earlier run of the same pipeline on a slow day took 3.4 and 5.5 min, its raw-ingestion baseline
   twice as slow too. So the target is met on a quiet machine, not with a margin that survives its slow days. Most
   of the wall is the transform (mapping, pseudonymisation, keys, redaction, in Arrow but orchestrated per column
   from Python) and the DQ assessment and staging, on two cores that the two workers already fill; the load overlaps
   it only partly, since it needs finished batches and runs one at a time. The peers do none of this work.
-* **Nightly delta on top of 1M (DuckDB 13.4 s, PostgreSQL 28.2 s; targets 10 s, and 30 s in issue 10).** The
+* **Nightly delta on top of 1M (DuckDB 13.4 s, PostgreSQL 24.4 s; targets 10 s, and 30 s in issue 10).** The
   pipeline's part is small and in proportion to the delta (extract, transform and load of 5,000 records: 3–4 s).
   The rest is the dbt build. Its checks now read only the rows changed since each check's last pass (every row
   weekly, on a full refresh and on `psirf marts --full-checks`: `warehouse/dbt/macros/check_scope.sql`). Measured
   side by side on copies of one 1M PostgreSQL warehouse, minutes apart, the delta's dbt build went from 175 to 73
-  node-seconds and the delta from 55.6 s to 27.0 s (DuckDB: 40 to 29 node-seconds, 16.3 s to 14.4 s). What is
+  node-seconds and the delta from 55.6 s to 27.0 s (DuckDB: 40 to 29 node-seconds, 16.3 s to 14.4 s); with no
+  parallel workers per query in dbt's sessions (dbt's 4 threads already fill the 2 cores) 25 s. What is
   left on PostgreSQL is mostly the aggregate oversight tables, rebuilt whole each night (about 20 node-seconds), and
   the whole-table checks (the oversight totals, the per-provider figures, compound grains: about 7), on 4 dbt
   threads sharing 2 cores. The 10 s target would need incremental oversight aggregates (each provider-month
