@@ -64,11 +64,15 @@
     {%- if since is none -%}true{%- else -%}{{ column }} > {{ since }}{%- endif -%}
 {%- endmacro %}
 
-{#- The checks that read only changed rows on a nightly build: the consolidated per-column checks, and the singular
-    tests that declare `config(meta={'scoped_check': true})`. -#}
+{#- The checks that read only changed rows on a nightly build: the consolidated per-column checks of models that
+    say how their changed rows are found, and the singular tests that declare
+    `config(meta={'scoped_check': true})`. The others read every row every time: no pass of theirs is recorded. -#}
 {% macro psirf_is_scoped_check(node) -%}
-    {%- set generic = node.test_metadata.name if node.test_metadata else none -%}
-    {{ return(generic in ('column_checks', 'relationship_checks') or (node.config.meta or {}).get('scoped_check', false)) }}
+    {%- if node.test_metadata and node.test_metadata.name in ('column_checks', 'relationship_checks') -%}
+        {%- set kwargs = node.test_metadata.kwargs -%}
+        {{ return(kwargs.get('changed_column') is not none or kwargs.get('changed_key') is not none) }}
+    {%- endif -%}
+    {{ return((node.config.meta or {}).get('scoped_check', false)) }}
 {%- endmacro %}
 
 {#- on-run-end: the checks that passed, with whether they read every row. -#}
