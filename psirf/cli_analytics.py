@@ -76,7 +76,7 @@ def marts(full: Annotated[bool, typer.Option("--full", help="rebuild every model
         result = build_marts(progress, full=full, full_checks=full_checks)
     counts = ", ".join(f"{n} {status}" for status, n in sorted(result["counts"].items()))
     published = result.get("published") or result.get("access", "")
-    checked = "every row checked" if result["full_checks"] else "changed rows checked"
+    checked = "every row checked" if result["full_checks"] else "changed rows checked, every row weekly"
     _print(result, as_json, f"marts built ({'full' if full else 'incremental'}, {checked}, "
                             f"{result['elapsed_s']} s): {counts}"
                             f"\n{published}")

@@ -56,12 +56,12 @@ def refresh(target: str | Engine | None = None, *, full: bool = False, tests: bo
     return {**result.as_dict(), "full": full, "full_checks": full or full_checks, **publish(url)}
 
 
-def test_marts(target: str | Engine | None = None, *, full_checks: bool = False) -> dict[str, Any]:
+def test_marts(target: str | Engine | None = None) -> dict[str, Any]:
     """Every dbt test of the project (after a node-by-node build in Airflow); raises :class:`DbtError` naming the
     failures. Tests that span several models run here, once every model is built."""
-    from warehouse.dbt_project import FULL_CHECKS, invoke
+    from warehouse.dbt_project import invoke
 
-    result = invoke(["test", *(FULL_CHECKS if full_checks else [])], _url(target))
+    result = invoke(["test"], _url(target))
     if not result.success:
         raise DbtError(f"the marts tests failed: {_failure_summary(result)} "
                        f"(dbt log: {settings.psirf_home() / 'dbt' / 'logs' / 'dbt.log'})")

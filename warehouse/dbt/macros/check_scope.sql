@@ -35,18 +35,19 @@
     )
 {%- endmacro %}
 
-{#- The check's record: (passed_at, full_pass_at) strings, or none. -#}
-{% macro _psirf_check_record(check_id) -%}
-    {%- set found = run_query("select cast(passed_at as varchar), cast(full_pass_at as varchar) from "
-                              ~ _psirf_check_passes() ~ " where check_id = '" ~ check_id ~ "'") -%}
-    {{ return(found.rows[0] if found.rows | length > 0 else none) }}
+{#- The checks' records: check id -> (passed_at, full_pass_at) as strings; `check_id` reads that check's alone. -#}
+{% macro _psirf_check_records(check_id=none) -%}
+    {%- set found = run_query("select check_id, cast(passed_at as varchar), cast(full_pass_at as varchar) from "
+                              ~ _psirf_check_passes()
+                              ~ (" where check_id = '" ~ check_id ~ "'" if check_id is not none else "")) -%}
+    {%- set records = {} -%}
+    {%- for row in found.rows -%}{%- do records.update({row[0]: (row[1], row[2])}) -%}{%- endfor -%}
+    {{ return(records) }}
 {%- endmacro %}
 
-{#- Whether this build checks every row for `check_id` (see above). -#}
-{% macro psirf_checks_all_rows(check_id) -%}
-    {%- if var('checks', 'changed') == 'full' or flags.FULL_REFRESH -%}{{ return(true) }}{%- endif -%}
-    {%- set record = _psirf_check_record(check_id) -%}
-    {%- if record is none -%}{{ return(true) }}{%- endif -%}
+{#- Whether this build checks every row for a check whose record is `record` (none: it never passed). -#}
+{% macro _psirf_checks_all_rows(record) -%}
+    {%- if var('checks', 'changed') == 'full' or flags.FULL_REFRESH or record is none -%}{{ return(true) }}{%- endif -%}
     {%- set full_pass_at = modules.datetime.datetime.fromisoformat(record[1][:19]) -%}
     {%- set age = run_started_at.replace(tzinfo=none) - full_pass_at -%}
     {{ return(age.total_seconds() > var('full_checks_every_days') | float * 86400) }}
@@ -54,9 +55,10 @@
 
 {#- The scope of a check: none (every row), or a SQL timestamp expression: rows changed after it are checked. -#}
 {% macro psirf_checks_since(check_id) -%}
-    {%- if not execute or psirf_checks_all_rows(check_id) -%}{{ return(none) }}{%- endif -%}
-    {%- set passed_at = _psirf_check_record(check_id)[0][:26] -%}
-    {{ return("(cast('" ~ passed_at ~ "' as timestamp) - interval '" ~ var('lookback_seconds') ~ " seconds')") }}
+    {%- if not execute -%}{{ return(none) }}{%- endif -%}
+    {%- set record = _psirf_check_records(check_id).get(check_id) -%}
+    {%- if _psirf_checks_all_rows(record) -%}{{ return(none) }}{%- endif -%}
+    {{ return("(cast('" ~ record[0][:26] ~ "' as timestamp) - interval '" ~ var('lookback_seconds') ~ " seconds')") }}
 {%- endmacro %}
 
 {#- A predicate on `column` (a change stamp): true for the rows the check reads under `since`. -#}
@@ -80,10 +82,11 @@
     {%- if not execute -%}{{ return('') }}{%- endif -%}
     {%- set stamp = "cast('" ~ run_started_at.strftime('%Y-%m-%d %H:%M:%S.%f') ~ "' as timestamp)" -%}
     {%- set statements = [] -%}
+    {%- set records = _psirf_check_records() -%}
     {%- for result in results
             if result.node.resource_type == 'test' and result.status == 'pass' and psirf_is_scoped_check(result.node) -%}
         {%- set check_id = result.node.unique_id -%}
-        {%- set full = psirf_checks_all_rows(check_id) -%}
+        {%- set full = _psirf_checks_all_rows(records.get(check_id)) -%}
         {%- do statements.append(
             "insert into " ~ _psirf_check_passes() ~ " (check_id, passed_at, full_pass_at) values ('"
             ~ check_id ~ "', " ~ stamp ~ ", " ~ stamp ~ ") on conflict (check_id) do update set passed_at = "
