@@ -216,6 +216,9 @@ def test_nightly_checks_read_the_rows_changed_since_their_last_pass(migrated_eng
     assert failing(found["assert_duty_of_candour_status_consistent"][1]) == 2 * per_incident
     monkeypatch.setenv("PSIRF_FULL_CHECKS_EVERY_DAYS", "0")  # weekly by default: here, every build
     assert "never_event_status: accepted_values, 2 rows" in test()["column_checks_fct_incident"][1]
+    monkeypatch.setenv("PSIRF_FULL_CHECKS_EVERY_DAYS", "weekly")  # not a number: an error naming the setting
+    assert "PSIRF_FULL_CHECKS_EVERY_DAYS (dbt var full_checks_every_days) is weekly: expected a number of days" in \
+        test()["column_checks_fct_incident"][1]
     monkeypatch.delenv("PSIRF_FULL_CHECKS_EVERY_DAYS")
     rebuilt = refresh(engine, full=True)  # a full refresh rebuilds the rows and checks every one
     assert rebuilt["full_checks"] and rebuilt["counts"].get("fail", 0) == 0

@@ -49,8 +49,13 @@
 {% macro _psirf_checks_all_rows(record) -%}
     {%- if var('checks', 'changed') == 'full' or flags.FULL_REFRESH or record is none -%}{{ return(true) }}{%- endif -%}
     {%- set full_pass_at = modules.datetime.datetime.fromisoformat(record[1][:19]) -%}
+    {%- set days = var('full_checks_every_days') | string | trim -%}
+    {%- if not days.replace('.', '', 1).isdigit() -%}
+        {{ exceptions.raise_compiler_error("PSIRF_FULL_CHECKS_EVERY_DAYS (dbt var full_checks_every_days) is "
+                                           ~ days ~ ": expected a number of days, 0 or more (default 7)") }}
+    {%- endif -%}
     {%- set age = run_started_at.replace(tzinfo=none) - full_pass_at -%}
-    {{ return(age.total_seconds() > var('full_checks_every_days') | float * 86400) }}
+    {{ return(age.total_seconds() > days | float * 86400) }}
 {%- endmacro %}
 
 {#- The scope of a check: none (every row), or a SQL timestamp expression: rows changed after it are checked. -#}
